@@ -172,7 +172,7 @@ func buildRefGPU() *Device {
 		{ID: KernelLocalRead, Name: "local_read", Args: []Operand{
 			val("n", RefGPULocalMemoryBytes/4),
 			addr("out", DMAWrite, Extent{Scale: 4, Factors: []int{0}}, 4)},
-			Doc: "copies the first n words of local memory, unwritten, to out: the LeftoverLocals listener pattern, kept so tests can prove local memory never leaks"},
+			Doc: "copies local memory, unwritten, to out[0:n]; workgroup g copies words [64g, 64g+64): the LeftoverLocals listener pattern, kept so tests can prove local memory never leaks"},
 	}
 
 	return mustDevice(&Device{

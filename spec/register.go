@@ -180,6 +180,19 @@ func (m *RegisterMap) ByName(name string) (int, bool) {
 	return -1, false
 }
 
+// StartingAt returns the index of the register that starts exactly at offset,
+// whatever its width (command operands name registers by offset alone).
+func (m *RegisterMap) StartingAt(offset uint32) (int, bool) {
+	if offset%4 != 0 || offset >= m.size {
+		return -1, false
+	}
+	s := m.slot[offset/4]
+	if s == 0 || m.regs[s-1].Offset != offset {
+		return -1, false
+	}
+	return int(s - 1), true
+}
+
 // ByRole returns the index of the first register with the role.
 func (m *RegisterMap) ByRole(role Role) (int, bool) {
 	for i := range m.regs {

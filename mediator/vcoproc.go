@@ -1,0 +1,288 @@
+package mediator
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/coprocd/coprocd/coproc"
+	"github.com/coprocd/coprocd/iommu"
+	"github.com/coprocd/coprocd/scheduler"
+	"github.com/coprocd/coprocd/spec"
+)
+
+// State is a vcoproc's scheduling state, as in Xen SCF.
+type State uint8
+
+const (
+	// Sleeping: no work (or blocked on a WAIT until the next poll).
+	Sleeping State = iota + 1
+	// Waiting: has work and waits for the device.
+	Waiting
+	// Running: owns the device.
+	Running
+	// AskedToSleep: being switched out; the backend may still be draining it.
+	AskedToSleep
+)
+
+func (s State) String() string {
+	switch s {
+	case Sleeping:
+		return "sleeping"
+	case Waiting:
+		return "waiting"
+	case Running:
+		return "running"
+	case AskedToSleep:
+		return "asked-to-sleep"
+	}
+	return fmt.Sprintf("State(%d)", s)
+}
+
+// VCoproc is one domain's virtual coprocessor on one physical device: its
+// virtual register file, its backend context, its scheduling state and its
+// event channel. Every door (paravirtual ring, vfio-user, in-process calls)
+// ends in Access and Submit.
+type VCoproc struct {
+	id     scheduler.ID
+	name   string // "domain/device"
+	domain *Domain
+	dev    *Device
+	ctx    coproc.Context
+	params scheduler.Params
+
+	// vregs is the virtual register file, indexed like the spec's map: the
+	// value of emulated registers, the saved value of pass-through ones
+	// while the vcoproc does not own the device.
+	vregs    []uint64
+	state    State
+	detached bool
+
+	pendingKicks int
+	nextJob      uint64
+	// jobRun is the device time the current job has used, blocked time
+	// included; the watchdog compares it with its limit.
+	jobRun       time.Duration
+	blocked      bool
+	blockedSince time.Duration
+	recheckAt    time.Duration
+
+	devmem map[uint64]*iommu.Allocation // by IOVA
+
+	events  []Event
+	notify  chan struct{}
+	stats   VCoprocStats
+	ringBuf []byte
+}
+
+// VCoprocStats are a vcoproc's counters.
+type VCoprocStats struct {
+	Jobs          uint64        // jobs accepted
+	JobsDone      uint64        // jobs completed
+	JobsFailed    uint64        // jobs aborted by a fault or the device
+	Timeouts      uint64        // jobs aborted by the watchdog
+	Refused       uint64        // submissions the scanner refused
+	Denied        uint64        // privileged registers or commands denied
+	AccessErrors  uint64        // accesses refused for any other reason
+	Faults        uint64        // IOMMU faults during jobs
+	Kicks         uint64        // doorbell writes
+	QueuedKicks   uint64        // doorbell writes queued until switch-in
+	SwitchesIn    uint64        // times it was given the device
+	Busy          time.Duration // device time used
+	EventsDropped uint64        // events lost because nobody drained them
+}
+
+// Name is "domain/device".
+func (v *VCoproc) Name() string { return v.name }
+
+// Domain is the owning domain's name.
+func (v *VCoproc) Domain() string { return v.domain.name }
+
+// Device is the physical device's name.
+func (v *VCoproc) Device() string { return v.dev.name }
+
+// State returns the scheduling state.
+func (v *VCoproc) State() State {
+	v.dev.m.mu.Lock()
+	defer v.dev.m.mu.Unlock()
+	return v.state
+}
+
+// Stats returns a copy of the counters.
+func (v *VCoproc) Stats() VCoprocStats {
+	v.dev.m.mu.Lock()
+	defer v.dev.m.mu.Unlock()
+	return v.stats
+}
+
+// Access is the single entry point for a guest's register access: a size-byte
+// read or write at offset of the device's register window. A read returns
+// the value; a write returns 0. It does not allocate unless it fails.
+func (v *VCoproc) Access(offset uint32, size uint8, write bool, value uint64) (uint64, error) {
+	m := v.dev.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v.detached {
+		return 0, &AccessError{VCoproc: v.name, Offset: offset, Size: size, Write: write, Err: ErrDetached}
+	}
+	regs := v.dev.spec.Registers
+	idx, err := regs.Decode(offset, size)
+	if err != nil {
+		v.stats.AccessErrors++
+		return 0, &AccessError{VCoproc: v.name, Offset: offset, Size: size, Write: write, Err: err}
+	}
+	r := regs.At(idx)
+	if write && size < 8 && value>>(8*uint(size)) != 0 {
+		v.stats.AccessErrors++
+		return 0, &AccessError{VCoproc: v.name, Offset: offset, Size: size, Write: write, Register: r.Name,
+			Err: fmt.Errorf("%w: 0x%x in %d bytes", ErrValueTooWide, value, size)}
+	}
+	switch r.Class {
+	case spec.Privileged:
+		v.stats.Denied++
+		v.dev.m.log.Warn("privileged register access denied", "vcoproc", v.name, "register", r.Name, "write", write)
+		return 0, &AccessError{VCoproc: v.name, Offset: offset, Size: size, Write: write, Register: r.Name, Err: ErrPrivileged}
+	case spec.PassThrough:
+		if v.dev.active == v {
+			if write {
+				old := v.dev.backend.ReadReg(r.Offset)
+				v.dev.backend.WriteReg(r.Offset, merge(old, value, r.Mask))
+				return 0, nil
+			}
+			return v.dev.backend.ReadReg(r.Offset), nil
+		}
+	case spec.ReadOnly:
+		if write {
+			v.stats.AccessErrors++
+			return 0, &AccessError{VCoproc: v.name, Offset: offset, Size: size, Write: write, Register: r.Name, Err: ErrReadOnly}
+		}
+		if r.Role == spec.RoleStatus {
+			return v.status(), nil
+		}
+	case spec.WriteOneToClear:
+		if write {
+			v.vregs[idx] &^= value & r.Mask
+			return 0, nil
+		}
+	case spec.Doorbell:
+		if write {
+			v.dev.doorbell(v)
+		}
+		return 0, nil
+	}
+	// Emulated registers, and pass-through ones while switched out, live in
+	// the virtual register file.
+	if write {
+		v.vregs[idx] = merge(v.vregs[idx], value, r.Mask)
+		return 0, nil
+	}
+	return v.vregs[idx], nil
+}
+
+func merge(old, value, mask uint64) uint64 { return old&^mask | value&mask }
+
+func (v *VCoproc) status() uint64 {
+	var s uint64
+	if v.dev.hasWork(v) {
+		s |= spec.StatusBusy
+	}
+	if v.dev.active == v {
+		s |= spec.StatusRunning
+	}
+	if v.blocked {
+		s |= spec.StatusWaiting
+	}
+	if i := v.dev.role[spec.RoleErrorCode]; i >= 0 && v.vregs[i] != spec.ErrCodeNone {
+		s |= spec.StatusError
+	}
+	return s
+}
+
+// Submit audits a command buffer (the wire format of spec.Encode) and, if
+// every command passes, queues it as one job. It returns the job's id; a
+// refused buffer returns a *RefusedError wrapping the *ScanError, is counted,
+// raises IntError, and nothing of it runs.
+func (v *VCoproc) Submit(words []uint64) (uint64, error) {
+	m := v.dev.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v.detached {
+		return 0, &RefusedError{VCoproc: v.name, Err: ErrDetached}
+	}
+	return v.dev.submit(v, words)
+}
+
+// AllocDeviceMemory allocates size bytes of the device's memory under the
+// domain's quota and maps it into the domain's address space at iova.
+// Memory a domain receives is always zero: it was scrubbed when its previous
+// owner freed it.
+func (v *VCoproc) AllocDeviceMemory(iova, size uint64, perm iommu.Perm) error {
+	m := v.dev.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dm := v.dev.backend.DeviceMemory()
+	if dm == nil {
+		return fmt.Errorf("vcoproc %q: device %q has no device memory", v.name, v.dev.name)
+	}
+	if _, dup := v.devmem[iova]; dup {
+		return fmt.Errorf("vcoproc %q: device memory is already mapped at 0x%x", v.name, iova)
+	}
+	a, err := dm.Alloc(v.domain.name, size)
+	if err != nil {
+		return fmt.Errorf("vcoproc %q: %w", v.name, err)
+	}
+	if err := v.domain.as.Map(iova, a.Bytes(), perm); err != nil {
+		_ = dm.Free(a)
+		return fmt.Errorf("vcoproc %q: mapping device memory: %w", v.name, err)
+	}
+	v.devmem[iova] = a
+	return nil
+}
+
+// FreeDeviceMemory unmaps and frees the device memory mapped at iova. The
+// memory is scrubbed before anyone else can be given it.
+func (v *VCoproc) FreeDeviceMemory(iova uint64) error {
+	m := v.dev.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, ok := v.devmem[iova]
+	if !ok {
+		return fmt.Errorf("vcoproc %q: no device memory mapped at 0x%x", v.name, iova)
+	}
+	return v.freeDeviceMemory(iova, a)
+}
+
+func (v *VCoproc) freeDeviceMemory(iova uint64, a *iommu.Allocation) error {
+	if err := v.domain.as.Unmap(iova, a.Size); err != nil {
+		return fmt.Errorf("vcoproc %q: unmapping device memory: %w", v.name, err)
+	}
+	delete(v.devmem, iova)
+	return v.dev.backend.DeviceMemory().Free(a)
+}
+
+// Events drains the vcoproc's undelivered events, oldest first.
+func (v *VCoproc) Events() []Event {
+	m := v.dev.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := v.events
+	v.events = nil
+	return out
+}
+
+// Notify returns a channel that receives a value when an interrupt is
+// raised (an event whose bit INT_MASK enables). Like an eventfd, several
+// interrupts may be folded into one receive: drain Events after each.
+func (v *VCoproc) Notify() <-chan struct{} { return v.notify }
+
+// SetParams changes the vcoproc's scheduling parameters, subject to the
+// device's policy (which may refuse them).
+func (v *VCoproc) SetParams(p scheduler.Params) error {
+	m := v.dev.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := v.dev.policy.Update(v.id, p, m.cfg.Clock.Now()); err != nil {
+		return fmt.Errorf("vcoproc %q: %w", v.name, err)
+	}
+	v.params = p
+	return nil
+}
