@@ -36,6 +36,10 @@ func withWatchdog(d time.Duration) rigOption {
 	return func(c *Config, _ *sim.Config, _ *time.Duration) { c.WatchdogLimit = d }
 }
 
+func withVRAM(size uint64) rigOption {
+	return func(_ *Config, s *sim.Config, _ *time.Duration) { s.VRAMBytes = size }
+}
+
 func withSlice(d time.Duration) rigOption {
 	return func(_ *Config, _ *sim.Config, s *time.Duration) { *s = d }
 }
