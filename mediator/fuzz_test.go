@@ -99,7 +99,7 @@ func FuzzScan(f *testing.F) {
 	w = spec.Encode(w, spec.OpCopy, base+0x1000, base, 64)
 	w = spec.Encode(w, spec.OpFence, base+0x2000, 3)
 	f.Add(enc(w))
-	f.Add(enc(spec.Encode(nil, spec.OpDispatch, spec.KernelSaxpy, 4, base)))         // arguments from memory
+	f.Add(enc(spec.Encode(nil, spec.OpDispatch, spec.KernelSaxpy, 4, base)))          // arguments from memory
 	f.Add(enc(spec.Encode(nil, spec.OpDispatch, spec.KernelReduceSum, 2, base+0x80))) // ditto
 	f.Add(enc(spec.Encode(nil, spec.OpStoreReg, spec.RegUser0, base+8)))
 	f.Add(enc(spec.Encode(nil, spec.OpCopy, base+0xfff0, base, 32))) // past the end
