@@ -89,4 +89,6 @@ type Policy interface {
 // UnknownError is returned for an ID the policy does not know.
 type UnknownError struct{ ID ID }
 
-func (e *UnknownError) Error() string { return fmt.Sprintf("scheduler: vcoproc %d is not admitted", e.ID) }
+func (e *UnknownError) Error() string {
+	return fmt.Sprintf("scheduler: vcoproc %d is not admitted", e.ID)
+}

@@ -54,19 +54,19 @@ func (c AccessClass) String() string {
 type Role uint8
 
 const (
-	RoleNone       Role = iota
-	RoleID              // read-only identification
-	RoleStatus          // read: the vcoproc's state bits (Status*)
-	RoleIntStatus       // write-1-to-clear pending interrupt bits (Int*)
-	RoleIntMask         // interrupt bits that raise an event
-	RoleRingBase        // IOVA of the command ring
-	RoleRingSize        // size of the command ring in bytes
-	RoleRingHead        // byte offset the device has consumed up to (read-only to guests)
-	RoleRingTail        // byte offset the guest has produced up to
-	RoleDoorbell        // a write kicks the ring
-	RoleFence           // last fence value the device completed
-	RoleErrorCode       // code of the last error (Err*)
-	RoleErrorAddr       // offending address or offset of the last error
+	RoleNone      Role = iota
+	RoleID             // read-only identification
+	RoleStatus         // read: the vcoproc's state bits (Status*)
+	RoleIntStatus      // write-1-to-clear pending interrupt bits (Int*)
+	RoleIntMask        // interrupt bits that raise an event
+	RoleRingBase       // IOVA of the command ring
+	RoleRingSize       // size of the command ring in bytes
+	RoleRingHead       // byte offset the device has consumed up to (read-only to guests)
+	RoleRingTail       // byte offset the guest has produced up to
+	RoleDoorbell       // a write kicks the ring
+	RoleFence          // last fence value the device completed
+	RoleErrorCode      // code of the last error (Err*)
+	RoleErrorAddr      // offending address or offset of the last error
 )
 
 // Status bits read from a RoleStatus register.
