@@ -20,7 +20,7 @@ import (
 // virtual clock: the in-process door of DESIGN.md.
 type rig struct {
 	t   testing.TB
-	clk *clock.Virtual
+	clk *clock.Virtual // nil under withRealClock
 	m   *Mediator
 	gpu *sim.GPU
 	dev *Device
@@ -34,6 +34,12 @@ func withPreemption(g coproc.Granularity) rigOption {
 
 func withWatchdog(d time.Duration) rigOption {
 	return func(c *Config, _ *sim.Config, _ *time.Duration) { c.WatchdogLimit = d }
+}
+
+// withRealClock makes the mediator read the host's clock: the daemon's
+// configuration, for tests that run the device with Device.Run.
+func withRealClock() rigOption {
+	return func(c *Config, _ *sim.Config, _ *time.Duration) { c.Clock = clock.NewReal() }
 }
 
 func withVRAM(size uint64) rigOption {
@@ -55,6 +61,9 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 	}
 	m, err := New(cfg)
 	require.NoError(t, err)
+	if cfg.Clock != clock.Clock(clk) {
+		clk = nil
+	}
 	gpu, err := sim.New(scfg)
 	require.NoError(t, err)
 	caps := gpu.Caps()
