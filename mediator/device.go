@@ -3,6 +3,8 @@ package mediator
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/coprocd/coprocd/coproc"
@@ -297,4 +299,58 @@ func leUint64(b []byte) uint64 {
 	_ = b[7]
 	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
 		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+// SetPolicy replaces the device's scheduling policy while it runs (Xen SCF
+// requires changing the algorithm of a running device). Every vcoproc is
+// admitted to the new policy with its parameters and woken if it has work;
+// if the new policy refuses any of them, nothing changes and the error says
+// which. The owner keeps the device until the new policy's first decision.
+func (d *Device) SetPolicy(p scheduler.Policy) error {
+	if p == nil {
+		return fmt.Errorf("mediator: device %q: nil policy", d.name)
+	}
+	d.m.mu.Lock()
+	defer d.m.mu.Unlock()
+	now := d.m.cfg.Clock.Now()
+	ids := make([]scheduler.ID, 0, len(d.vcs))
+	for id := range d.vcs {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // admission order is deterministic
+	for i, id := range ids {
+		vc := d.vcs[id]
+		if err := p.Admit(id, vc.params, now); err != nil {
+			for _, done := range ids[:i] {
+				p.Remove(done, now)
+			}
+			return fmt.Errorf("mediator: device %q: policy %s refuses vcoproc %q: %w", d.name, p.Name(), vc.name, err)
+		}
+	}
+	for _, id := range ids {
+		vc := d.vcs[id]
+		if !vc.blocked && d.hasWork(vc) {
+			p.Wake(id, now)
+		}
+	}
+	old := d.policy
+	d.policy = p
+	d.m.log.Info("policy changed", "device", d.name, "from", old.Name(), "to", p.Name())
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// VCoprocs returns the device's vcoprocs sorted by name.
+func (d *Device) VCoprocs() []*VCoproc {
+	d.m.mu.Lock()
+	defer d.m.mu.Unlock()
+	out := make([]*VCoproc, 0, len(d.vcs))
+	for _, vc := range d.vcs {
+		out = append(out, vc)
+	}
+	slices.SortFunc(out, func(a, b *VCoproc) int { return strings.Compare(a.name, b.name) })
+	return out
 }

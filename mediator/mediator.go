@@ -209,3 +209,6 @@ func (m *Mediator) Attach(domain, device string, cfg VCoprocConfig) (*VCoproc, e
 	m.nextID++
 	return dev.attach(dom, m.nextID, cfg)
 }
+
+// Now is the mediator's clock reading.
+func (m *Mediator) Now() time.Duration { return m.cfg.Clock.Now() }

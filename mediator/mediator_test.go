@@ -3,6 +3,7 @@ package mediator
 import (
 	"encoding/binary"
 	"errors"
+	"github.com/coprocd/coprocd/scheduler"
 	"math"
 	"testing"
 	"time"
@@ -603,3 +604,39 @@ func TestConfigurationErrors(t *testing.T) {
 	assert.ErrorContains(t, err, `device "gpu0" exists`)
 	assert.True(t, errors.Is(&RefusedError{Err: ErrTooLarge}, ErrTooLarge))
 }
+
+// TestSetPolicyWhileBusy swaps the policy of a device with queued work:
+// the work completes under the new policy, and a policy that refuses a
+// vcoproc leaves the old one in place.
+func TestSetPolicyWhileBusy(t *testing.T) {
+	r := newRig(t, withSlice(5*time.Microsecond))
+	a := r.guest("a", 0)
+	b := r.guest("b", 0)
+	da, memA := a.alloc(1<<16, iommu.ReadWrite)
+	db, memB := b.alloc(1<<16, iommu.ReadWrite)
+	_, err := a.vc.Submit(spec.Encode(nil, spec.OpFill, da, 1<<14, 0x01010101))
+	require.NoError(t, err)
+	_, err = b.vc.Submit(spec.Encode(nil, spec.OpFill, db, 1<<14, 0x02020202))
+	require.NoError(t, err)
+	for i := 0; i < 3; i++ {
+		_, err := r.dev.Step()
+		require.NoError(t, err)
+	}
+	require.ErrorContains(t, r.dev.SetPolicy(refusing{}), `policy refusing refuses vcoproc "a/gpu0": no`)
+	assert.Equal(t, "rrobin", r.dev.Policy().Name())
+
+	next, err := scheduler.NewRoundRobin(50*time.Microsecond, scheduler.Costs{})
+	require.NoError(t, err)
+	require.NoError(t, r.dev.SetPolicy(next))
+	assert.Same(t, next, r.dev.Policy())
+	r.run()
+	assert.Equal(t, byte(1), memA[1<<16-1])
+	assert.Equal(t, byte(2), memB[1<<16-1])
+}
+
+// refusing is a policy that admits nobody.
+type refusing struct{ scheduler.Policy }
+
+func (refusing) Name() string                                              { return "refusing" }
+func (refusing) Admit(scheduler.ID, scheduler.Params, time.Duration) error { return errors.New("no") }
+func (refusing) Remove(scheduler.ID, time.Duration)                        {}

@@ -286,3 +286,20 @@ func (v *VCoproc) SetParams(p scheduler.Params) error {
 	v.params = p
 	return nil
 }
+
+// Params returns the vcoproc's scheduling parameters.
+func (v *VCoproc) Params() scheduler.Params {
+	v.dev.m.mu.Lock()
+	defer v.dev.m.mu.Unlock()
+	return v.params
+}
+
+// MemoryUsed is the device memory the vcoproc's domain holds on its device.
+func (v *VCoproc) MemoryUsed() uint64 {
+	v.dev.m.mu.Lock()
+	defer v.dev.m.mu.Unlock()
+	if dm := v.dev.backend.DeviceMemory(); dm != nil {
+		return dm.Used(v.domain.name)
+	}
+	return 0
+}

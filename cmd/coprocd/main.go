@@ -1,18 +1,21 @@
 // Command coprocd is the coprocessor-sharing daemon.
 //
-// Today it has one subcommand, demo, which runs three in-process domains on
-// one reference GPU and prints their results and the switch trace. The
-// daemon proper (configuration, control API, paravirtual endpoint) comes in
-// its own issue and will be the command's default action.
+// With no arguments it runs on its embedded default configuration (a
+// reference GPU and three example domains; see `coprocd config`), which
+// works on any machine. `coprocd demo` runs three in-process domains on one
+// reference GPU and prints their results and the switch trace.
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/coprocd/coprocd/daemon"
 	"github.com/coprocd/coprocd/internal/demo"
 )
 
@@ -23,13 +26,57 @@ func main() {
 }
 
 func newRootCommand() *cobra.Command {
+	var configPath, logLevel string
 	root := &cobra.Command{
-		Use:          "coprocd",
-		Short:        "Share GPUs, DSPs and FPGAs among domains by mediated pass-through",
+		Use:   "coprocd",
+		Short: "Share GPUs, DSPs and FPGAs among domains by mediated pass-through",
+		Long: `coprocd runs the daemon: it mediates every configured device, serves the
+control API (coprocctl talks to it) and Prometheus metrics, and keeps its
+domains across restarts. Without --config it runs on the embedded default
+configuration, printed by 'coprocd config'.`,
+		Args:         cobra.NoArgs,
 		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			cfg, err := daemon.LoadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			d, err := daemon.New(cfg, log)
+			if err != nil {
+				return err
+			}
+			reload := func() (*daemon.Config, error) { return daemon.LoadConfig(configPath) }
+			return d.Run(context.Background(), reload)
+		},
 	}
-	root.AddCommand(newDemoCommand())
+	root.Flags().StringVarP(&configPath, "config", "c", "", "configuration file (default: the embedded configuration)")
+	root.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	root.AddCommand(newDemoCommand(), newConfigCommand())
 	return root
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: use debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func newConfigCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "config",
+		Short: "Print the embedded default configuration",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := cmd.OutOrStdout().Write(daemon.DefaultConfigYAML)
+			return err
+		},
+	}
 }
 
 func newDemoCommand() *cobra.Command {

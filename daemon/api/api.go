@@ -1,0 +1,135 @@
+// Package api holds the JSON types of coprocd's control API, shared by the
+// daemon and coprocctl. Durations are nanoseconds; sizes are bytes.
+//
+// Routes (HTTP over the control UNIX socket; loopback TCP only when
+// configured):
+//
+//	GET    /v1/devices                         []Device
+//	GET    /v1/devices/{device}/policy         Policy
+//	PUT    /v1/devices/{device}/policy         Policy -> Policy
+//	GET    /v1/devices/{device}/trace          []Switch
+//	GET    /v1/profiles                        []Profile
+//	GET    /v1/domains                         []Domain
+//	POST   /v1/domains                         DomainRequest -> Domain
+//	DELETE /v1/domains/{domain}
+//	POST   /v1/domains/{domain}/vcoprocs       VCoprocRequest -> Domain
+//	DELETE /v1/domains/{domain}/vcoprocs/{device}
+//	GET    /v1/stats                           Stats
+//	GET    /metrics                            Prometheus text format
+//
+// Errors come back with a 4xx or 5xx status and an Error body whose message
+// is the daemon's, unchanged.
+package api
+
+// Error is the body of every failed request.
+type Error struct {
+	Error string `json:"error"`
+}
+
+// Device is one physical coprocessor.
+type Device struct {
+	Name     string      `json:"name"`
+	Class    string      `json:"class"`
+	Model    string      `json:"model"`
+	Backend  string      `json:"backend"`
+	Policy   Policy      `json:"policy"`
+	Active   string      `json:"active"`
+	VCoprocs []string    `json:"vcoprocs"`
+	Memory   uint64      `json:"memory_bytes"`
+	Stats    DeviceStats `json:"stats"`
+}
+
+// Policy is a device's scheduling policy.
+type Policy struct {
+	Name    string `json:"name"`
+	SliceNs int64  `json:"slice_ns"`
+}
+
+// DeviceStats are a device's counters since the daemon started.
+type DeviceStats struct {
+	Switches     uint64  `json:"switches"`
+	SwitchTimeNs int64   `json:"switch_time_ns"`
+	BusyNs       int64   `json:"busy_ns"`
+	Retries      uint64  `json:"switch_retries"`
+	Timeouts     uint64  `json:"timeouts"`
+	UptimeNs     int64   `json:"uptime_ns"`
+	Utilization  float64 `json:"utilization"`
+}
+
+// Profile is a named share of a device.
+type Profile struct {
+	Name      string `json:"name"`
+	Device    string `json:"device"`
+	Weight    uint32 `json:"weight"`
+	Memory    uint64 `json:"memory_bytes"`
+	Instances int    `json:"instances"`
+	Available int    `json:"available_instances"`
+}
+
+// Domain is a domain and its vcoprocs.
+type Domain struct {
+	Name     string    `json:"name"`
+	Source   string    `json:"source"` // "config" or "api"
+	UID      *uint32   `json:"uid,omitempty"`
+	GID      *uint32   `json:"gid,omitempty"`
+	VCoprocs []VCoproc `json:"vcoprocs"`
+}
+
+// VCoproc is one domain's virtual coprocessor on one device.
+type VCoproc struct {
+	Name    string       `json:"name"`
+	Device  string       `json:"device"`
+	Profile string       `json:"profile,omitempty"`
+	Weight  uint32       `json:"weight"`
+	Memory  uint64       `json:"memory_quota_bytes"`
+	State   string       `json:"state"`
+	Stats   VCoprocStats `json:"stats"`
+}
+
+// VCoprocStats are a vcoproc's counters.
+type VCoprocStats struct {
+	Jobs         uint64 `json:"jobs"`
+	JobsDone     uint64 `json:"jobs_done"`
+	JobsFailed   uint64 `json:"jobs_failed"`
+	Timeouts     uint64 `json:"timeouts"`
+	Refused      uint64 `json:"refused"`
+	Denied       uint64 `json:"denied"`
+	AccessErrors uint64 `json:"access_errors"`
+	Faults       uint64 `json:"faults"`
+	SwitchesIn   uint64 `json:"switches_in"`
+	BusyNs       int64  `json:"busy_ns"`
+	MemoryUsed   uint64 `json:"memory_used_bytes"`
+}
+
+// DomainRequest creates a domain.
+type DomainRequest struct {
+	Name     string           `json:"name"`
+	UID      *uint32          `json:"uid,omitempty"`
+	GID      *uint32          `json:"gid,omitempty"`
+	VCoprocs []VCoprocRequest `json:"vcoprocs"`
+}
+
+// VCoprocRequest attaches a vcoproc: a profile, or a weight and a memory
+// quota.
+type VCoprocRequest struct {
+	Device  string `json:"device"`
+	Profile string `json:"profile,omitempty"`
+	Weight  uint32 `json:"weight,omitempty"`
+	Memory  uint64 `json:"memory_bytes,omitempty"`
+}
+
+// Switch is one context switch of a device's trace.
+type Switch struct {
+	AtNs    int64  `json:"at_ns"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	CostNs  int64  `json:"cost_ns"`
+	Retries int    `json:"retries,omitempty"`
+}
+
+// Stats is every device's and every vcoproc's counters at one instant.
+type Stats struct {
+	UptimeNs int64    `json:"uptime_ns"`
+	Devices  []Device `json:"devices"`
+	Domains  []Domain `json:"domains"`
+}

@@ -1,0 +1,365 @@
+package daemon
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/coprocd/coprocd/daemon/api"
+)
+
+// DefaultConfigYAML is the configuration coprocd runs on when given none: a
+// reference GPU and a few example domains, sockets under a runtime
+// directory chosen for the user running it. It works on any machine.
+//
+//go:embed default.yaml
+var DefaultConfigYAML []byte
+
+// Config is the daemon's configuration file.
+type Config struct {
+	// RuntimeDir holds the sockets and the lock file. Default: /run/coprocd
+	// for root, $XDG_RUNTIME_DIR/coprocd or /tmp/coprocd-<uid> otherwise.
+	RuntimeDir string `yaml:"runtime_dir"`
+	// StateDir holds what survives a restart. Default: /var/lib/coprocd
+	// for root, $XDG_STATE_HOME/coprocd or ~/.local/state/coprocd otherwise.
+	StateDir string         `yaml:"state_dir"`
+	Control  ControlConfig  `yaml:"control"`
+	Watchdog Duration       `yaml:"watchdog"`
+	Grace    Duration       `yaml:"shutdown_grace"`
+	Devices  []DeviceConfig `yaml:"devices"`
+	Profiles []Profile      `yaml:"profiles"`
+	Domains  []DomainSpec   `yaml:"domains"`
+}
+
+// ControlConfig is the control API's socket.
+type ControlConfig struct {
+	// Socket is the control socket's path, relative to RuntimeDir unless
+	// absolute. Default control.sock.
+	Socket string `yaml:"socket"`
+	// Mode is the socket's permission mode. Default 0600.
+	Mode FileMode `yaml:"mode"`
+	// AllowUIDs may use the control API besides root and the daemon's own
+	// user; the kernel's peer credentials are checked on every connection.
+	AllowUIDs []uint32 `yaml:"allow_uids"`
+	// TCP, when set, also serves the API on this loopback address
+	// (e.g. 127.0.0.1:7070). Non-loopback addresses are refused.
+	TCP string `yaml:"tcp"`
+}
+
+// DeviceConfig is one physical coprocessor.
+type DeviceConfig struct {
+	Name string `yaml:"name" json:"name"`
+	// Backend is the kind of device: "refgpu" is the reference GPU model.
+	Backend string `yaml:"backend" json:"backend"`
+	// VRAM is the device memory of a reference model. Default 256MiB.
+	VRAM Size `yaml:"vram" json:"vram"`
+	// Preemption is "workgroup" (default) or "command".
+	Preemption string       `yaml:"preemption" json:"preemption"`
+	Policy     PolicyConfig `yaml:"policy" json:"policy"`
+}
+
+// PolicyConfig selects and parameterizes a device's scheduling policy.
+type PolicyConfig struct {
+	// Name of the policy: "rrobin".
+	Name string `yaml:"name" json:"name"`
+	// Slice is the time slice. Default 10ms.
+	Slice Duration `yaml:"slice" json:"slice"`
+}
+
+// Profile is a named share of a device, like an mdev type or a GVT-g vGPU
+// type: what one instance gets, and how many instances there may be.
+type Profile struct {
+	Name   string `yaml:"name" json:"name"`
+	Device string `yaml:"device" json:"device"`
+	Weight uint32 `yaml:"weight" json:"weight"`
+	Memory Size   `yaml:"memory" json:"memory"`
+	// Instances is how many vcoprocs may use the profile at once.
+	Instances int `yaml:"instances" json:"instances"`
+}
+
+// DomainSpec is a domain: who it is, and its vcoprocs.
+type DomainSpec struct {
+	Name string `yaml:"name" json:"name"`
+	// UID and GID are the credentials a guest process must have (checked
+	// by the kernel's peer credentials on the paravirtual socket); nil
+	// means any.
+	UID      *uint32       `yaml:"uid" json:"uid,omitempty"`
+	GID      *uint32       `yaml:"gid" json:"gid,omitempty"`
+	VCoprocs []VCoprocSpec `yaml:"vcoprocs" json:"vcoprocs"`
+}
+
+// VCoprocSpec is one vcoproc of a domain: a device and either a profile or
+// explicit parameters.
+type VCoprocSpec struct {
+	Device  string `yaml:"device" json:"device"`
+	Profile string `yaml:"profile" json:"profile,omitempty"`
+	Weight  uint32 `yaml:"weight" json:"weight,omitempty"`
+	Memory  Size   `yaml:"memory" json:"memory,omitempty"`
+}
+
+// Defaults.
+const (
+	DefaultSlice      = Duration(10_000_000) // 10 ms
+	DefaultVRAM       = Size(256 << 20)
+	DefaultGrace      = Duration(5_000_000_000)
+	DefaultSocketName = "control.sock"
+)
+
+// ParseConfig reads a configuration strictly: unknown keys and impossible
+// values are errors that name the source, the line and the reason.
+func ParseConfig(data []byte, source string) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+		msg = strings.ReplaceAll(msg, "\n  ", "; ")
+		msg = strings.ReplaceAll(msg, " in type daemon.", " in ")
+		return nil, fmt.Errorf("%s: %s", source, msg)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	cfg.applyDefaults()
+	if err := cfg.validate(); err != nil {
+		var ve *validationError
+		if errors.As(err, &ve) {
+			if line := lineOf(&root, ve.path...); line > 0 {
+				return nil, fmt.Errorf("%s: line %d: %s", source, line, ve.msg)
+			}
+			return nil, fmt.Errorf("%s: %s", source, ve.msg)
+		}
+		return nil, fmt.Errorf("%s: %w", source, err)
+	}
+	return &cfg, nil
+}
+
+// LoadConfig reads the file at path, or the embedded default for "".
+func LoadConfig(path string) (*Config, error) {
+	if path == "" {
+		return ParseConfig(DefaultConfigYAML, "default configuration")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	return ParseConfig(data, path)
+}
+
+func (c *Config) applyDefaults() {
+	if c.RuntimeDir == "" {
+		c.RuntimeDir = defaultRuntimeDir()
+	}
+	if c.StateDir == "" {
+		c.StateDir = defaultStateDir()
+	}
+	if c.Control.Socket == "" {
+		c.Control.Socket = DefaultSocketName
+	}
+	if !filepath.IsAbs(c.Control.Socket) {
+		c.Control.Socket = filepath.Join(c.RuntimeDir, c.Control.Socket)
+	}
+	if c.Control.Mode == 0 {
+		c.Control.Mode = 0o600
+	}
+	if c.Grace == 0 {
+		c.Grace = DefaultGrace
+	}
+	for i := range c.Devices {
+		d := &c.Devices[i]
+		if d.VRAM == 0 {
+			d.VRAM = DefaultVRAM
+		}
+		if d.Preemption == "" {
+			d.Preemption = "workgroup"
+		}
+		if d.Policy.Name == "" {
+			d.Policy.Name = "rrobin"
+		}
+		if d.Policy.Slice == 0 {
+			d.Policy.Slice = DefaultSlice
+		}
+	}
+}
+
+func defaultRuntimeDir() string { return api.DefaultRuntimeDir() }
+
+func defaultStateDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/coprocd"
+	}
+	if x := os.Getenv("XDG_STATE_HOME"); x != "" {
+		return filepath.Join(x, "coprocd")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "coprocd")
+	}
+	return filepath.Join(os.TempDir(), "coprocd-state-"+strconv.Itoa(os.Geteuid()))
+}
+
+// validationError is a bad value at a path of the YAML document.
+type validationError struct {
+	path []any // string keys and int indexes
+	msg  string
+}
+
+func (e *validationError) Error() string { return e.msg }
+
+func bad(msg string, path ...any) error { return &validationError{path: path, msg: msg} }
+
+// Backends the daemon can build, and their preemption modes.
+var knownBackends = map[string]bool{"refgpu": true}
+
+func (c *Config) validate() error {
+	if c.Watchdog < 0 {
+		return bad("watchdog must not be negative", "watchdog")
+	}
+	if c.Control.TCP != "" {
+		if err := checkLoopback(c.Control.TCP); err != nil {
+			return bad(err.Error(), "control", "tcp")
+		}
+	}
+	devices := map[string]bool{}
+	for i, d := range c.Devices {
+		if err := checkName(d.Name); err != nil {
+			return bad("device "+err.Error(), "devices", i, "name")
+		}
+		if devices[d.Name] {
+			return bad(fmt.Sprintf("device %q is defined twice", d.Name), "devices", i, "name")
+		}
+		devices[d.Name] = true
+		if !knownBackends[d.Backend] {
+			return bad(fmt.Sprintf("device %q: unknown backend %q (known: refgpu)", d.Name, d.Backend), "devices", i, "backend")
+		}
+		if d.Preemption != "workgroup" && d.Preemption != "command" {
+			return bad(fmt.Sprintf("device %q: preemption %q must be workgroup or command", d.Name, d.Preemption), "devices", i, "preemption")
+		}
+		if err := d.Policy.check(); err != nil {
+			return bad(fmt.Sprintf("device %q: %v", d.Name, err), "devices", i, "policy")
+		}
+	}
+	profiles := map[string]*Profile{}
+	for i := range c.Profiles {
+		p := &c.Profiles[i]
+		if p.Name == "" || strings.ContainsAny(p.Name, " \t\n") {
+			return bad(fmt.Sprintf("profile name %q must be non-empty without spaces", p.Name), "profiles", i, "name")
+		}
+		if profiles[p.Name] != nil {
+			return bad(fmt.Sprintf("profile %q is defined twice", p.Name), "profiles", i, "name")
+		}
+		if !devices[p.Device] {
+			return bad(fmt.Sprintf("profile %q: no device %q", p.Name, p.Device), "profiles", i, "device")
+		}
+		if p.Instances <= 0 {
+			return bad(fmt.Sprintf("profile %q: instances %d must be at least 1", p.Name, p.Instances), "profiles", i, "instances")
+		}
+		if p.Weight == 0 {
+			return bad(fmt.Sprintf("profile %q: weight must be at least 1", p.Name), "profiles", i, "weight")
+		}
+		profiles[p.Name] = p
+	}
+	domains := map[string]bool{}
+	for i, d := range c.Domains {
+		if err := checkName(d.Name); err != nil {
+			return bad("domain "+err.Error(), "domains", i, "name")
+		}
+		if domains[d.Name] {
+			return bad(fmt.Sprintf("domain %q is defined twice", d.Name), "domains", i, "name")
+		}
+		domains[d.Name] = true
+		seen := map[string]bool{}
+		for j, v := range d.VCoprocs {
+			if err := v.check(devices, profiles); err != nil {
+				return bad(fmt.Sprintf("domain %q: %v", d.Name, err), "domains", i, "vcoprocs", j)
+			}
+			if seen[v.Device] {
+				return bad(fmt.Sprintf("domain %q has two vcoprocs on %q", d.Name, v.Device), "domains", i, "vcoprocs", j)
+			}
+			seen[v.Device] = true
+		}
+	}
+	return nil
+}
+
+func (p PolicyConfig) check() error {
+	switch p.Name {
+	case "rrobin":
+	default:
+		return fmt.Errorf("unknown policy %q (known: rrobin)", p.Name)
+	}
+	if p.Slice <= 0 {
+		return fmt.Errorf("policy slice must be positive")
+	}
+	return nil
+}
+
+func (v VCoprocSpec) check(devices map[string]bool, profiles map[string]*Profile) error {
+	if !devices[v.Device] {
+		return fmt.Errorf("vcoproc on unknown device %q", v.Device)
+	}
+	if v.Profile == "" {
+		return nil
+	}
+	p, ok := profiles[v.Profile]
+	if !ok {
+		return fmt.Errorf("unknown profile %q", v.Profile)
+	}
+	if p.Device != v.Device {
+		return fmt.Errorf("profile %q is for device %q, not %q", v.Profile, p.Device, v.Device)
+	}
+	if v.Weight != 0 || v.Memory != 0 {
+		return fmt.Errorf("vcoproc on %q: give a profile or weight/memory, not both", v.Device)
+	}
+	return nil
+}
+
+func checkName(name string) error {
+	if name == "" || len(name) > 64 || strings.ContainsAny(name, "/ \t\n\x00") {
+		return fmt.Errorf("name %q must be 1 to 64 characters without '/' or spaces", name)
+	}
+	return nil
+}
+
+// lineOf finds the line of the node at path (string keys, int indexes),
+// or of the deepest ancestor that exists.
+func lineOf(n *yaml.Node, path ...any) int {
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, p := range path {
+		var next *yaml.Node
+		switch k := p.(type) {
+		case string:
+			if n.Kind == yaml.MappingNode {
+				for i := 0; i+1 < len(n.Content); i += 2 {
+					if n.Content[i].Value == k {
+						next = n.Content[i+1]
+						line = n.Content[i].Line
+						break
+					}
+				}
+			}
+		case int:
+			if n.Kind == yaml.SequenceNode && k < len(n.Content) {
+				next = n.Content[k]
+				line = next.Line
+			}
+		}
+		if next == nil {
+			return line
+		}
+		n = next
+	}
+	return line
+}

@@ -1,0 +1,100 @@
+package daemon
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaultConfiguration(t *testing.T) {
+	cfg, err := LoadConfig("")
+	require.NoError(t, err)
+	require.Len(t, cfg.Devices, 1)
+	assert.Equal(t, "refgpu", cfg.Devices[0].Backend)
+	assert.Equal(t, 2*time.Millisecond, time.Duration(cfg.Devices[0].Policy.Slice))
+	assert.Len(t, cfg.Domains, 3)
+	assert.NotEmpty(t, cfg.RuntimeDir)
+	assert.True(t, strings.HasSuffix(cfg.Control.Socket, "/control.sock"))
+	assert.Equal(t, FileMode(0o600), cfg.Control.Mode)
+}
+
+func TestBadConfigurationsNameLineAndReason(t *testing.T) {
+	const good = `
+devices:
+  - name: gpu0
+    backend: refgpu
+profiles:
+  - name: half
+    device: gpu0
+    weight: 2
+    memory: 64MiB
+    instances: 2
+domains:
+  - name: a
+    vcoprocs:
+      - device: gpu0
+        profile: half
+`
+	_, err := ParseConfig([]byte(good), "good.yaml")
+	require.NoError(t, err)
+
+	cases := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "devices:\n  - name: gpu0\n    backend: refgpu\n    colour: red\n", "bad.yaml: line 4: field colour not found"},
+		{"bad duration", "watchdog: soon\n", `bad.yaml: line 1: "soon" is not a duration`},
+		{"bad size", "devices:\n  - name: gpu0\n    backend: refgpu\n    vram: lots\n", `line 4: "lots" is not a size`},
+		{"bad mode", "control:\n  mode: \"0999\"\n", `line 2: "0999" is not an octal permission mode`},
+		{"unknown backend", "devices:\n  - name: gpu0\n    backend: voodoo\n", `bad.yaml: line 3: device "gpu0": unknown backend "voodoo"`},
+		{"duplicate device", "devices:\n  - name: gpu0\n    backend: refgpu\n  - name: gpu0\n    backend: refgpu\n", `line 4: device "gpu0" is defined twice`},
+		{"bad preemption", "devices:\n  - name: gpu0\n    backend: refgpu\n    preemption: sometimes\n", `line 4: device "gpu0": preemption "sometimes"`},
+		{"unknown policy", "devices:\n  - name: gpu0\n    backend: refgpu\n    policy:\n      name: lottery\n", `line 4: device "gpu0": unknown policy "lottery"`},
+		{"bad name", "devices:\n  - name: gpu/0\n    backend: refgpu\n", `line 2: device name "gpu/0"`},
+		{"profile without device", "profiles:\n  - name: p\n    device: gpu9\n    weight: 1\n    instances: 1\n", `line 3: profile "p": no device "gpu9"`},
+		{"profile zero instances", "devices:\n  - name: gpu0\n    backend: refgpu\nprofiles:\n  - name: p\n    device: gpu0\n    weight: 1\n", `line 5: profile "p": instances 0 must be at least 1`},
+		{"unknown profile", strings.Replace(good, "profile: half", "profile: whole", 1), `line 14: domain "a": unknown profile "whole"`},
+		{"both profile and weight", strings.Replace(good, "profile: half", "profile: half\n        weight: 3", 1), "give a profile or weight/memory, not both"},
+		{"non-loopback tcp", "control:\n  tcp: 0.0.0.0:7070\n", `line 2: control.tcp "0.0.0.0:7070": only loopback`},
+		{"not yaml", "devices: [", "bad.yaml:"},
+		{"wrong type", "devices: 3\n", "line 1: cannot unmarshal"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(c.yaml), "bad.yaml")
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+		})
+	}
+}
+
+func TestSizes(t *testing.T) {
+	for in, want := range map[string]Size{"4096": 4096, "64KiB": 64 << 10, "256MiB": 256 << 20, "2GiB": 2 << 30, "1 TiB": 1 << 40, "7B": 7} {
+		got, err := ParseSize(in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "-1", "1.5GiB", "9999999999999TiB", "lots"} {
+		_, err := ParseSize(in)
+		assert.Error(t, err, in)
+	}
+	assert.Equal(t, "256MiB", Size(256<<20).String())
+	assert.Equal(t, "4097", Size(4097).String())
+}
+
+// FuzzParseConfig: any input is either a valid configuration or an error,
+// never a panic, and a valid one passes validation again unchanged.
+func FuzzParseConfig(f *testing.F) {
+	f.Add(DefaultConfigYAML)
+	f.Add([]byte("devices:\n  - name: gpu0\n    backend: refgpu\n    vram: 1GiB\n"))
+	f.Add([]byte("watchdog: 1s\ncontrol:\n  tcp: 127.0.0.1:0\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig(data, "fuzz")
+		if err != nil {
+			return
+		}
+		require.NoError(t, cfg.validate())
+	})
+}

@@ -1,0 +1,287 @@
+// Package daemon is coprocd the program: it builds the mediator, its
+// devices and its domains from a configuration, drives every device under
+// the real clock, serves the control API and the Prometheus metrics, keeps
+// what must survive a restart in its state directory, and shuts down
+// cleanly.
+//
+// The libraries below it (mediator, scheduler, backends) hold no I/O of
+// their own; this package is the edge where sockets, files, signals and the
+// wall clock live.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/coprocd/coprocd/backends/gpu/sim"
+	"github.com/coprocd/coprocd/clock"
+	"github.com/coprocd/coprocd/coproc"
+	"github.com/coprocd/coprocd/mediator"
+	"github.com/coprocd/coprocd/scheduler"
+)
+
+// Daemon is one running coprocd.
+type Daemon struct {
+	log *slog.Logger
+	m   *mediator.Mediator
+
+	mu       sync.Mutex // guards everything below
+	cfg      *Config
+	devices  map[string]*device
+	profiles map[string]*profileState
+	domains  map[string]*domainState
+	state    *stateStore
+}
+
+type device struct {
+	cfg     DeviceConfig
+	backend coproc.Backend
+	dev     *mediator.Device
+	policy  PolicyConfig
+}
+
+type profileState struct {
+	Profile
+	used int
+}
+
+type domainState struct {
+	spec   DomainSpec
+	source string // "config" or "api"
+}
+
+// New builds a daemon from a configuration: devices, policies, profiles,
+// and the domains of the configuration and of the saved state.
+func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	m, err := mediator.New(mediator.Config{Clock: clock.NewReal(), Logger: log, WatchdogLimit: time.Duration(cfg.Watchdog)})
+	if err != nil {
+		return nil, err
+	}
+	d := &Daemon{log: log, m: m, cfg: cfg, devices: map[string]*device{}, profiles: map[string]*profileState{}, domains: map[string]*domainState{}}
+	for _, dc := range cfg.Devices {
+		if err := d.addDevice(dc); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range cfg.Profiles {
+		d.profiles[p.Name] = &profileState{Profile: p}
+	}
+	d.state = newStateStore(cfg.StateDir)
+	saved, err := d.state.load()
+	if err != nil {
+		return nil, err
+	}
+	for _, spec := range cfg.Domains {
+		if err := d.createDomain(spec, "config"); err != nil {
+			return nil, fmt.Errorf("domain %q from the configuration: %w", spec.Name, err)
+		}
+	}
+	for _, spec := range saved.Domains {
+		if _, clash := d.domains[spec.Name]; clash {
+			log.Warn("saved domain shadowed by the configuration", "domain", spec.Name)
+			continue
+		}
+		if err := d.createDomain(spec, "api"); err != nil {
+			return nil, fmt.Errorf("restoring domain %q from %s: %w", spec.Name, d.state.path(), err)
+		}
+		log.Info("domain restored", "domain", spec.Name)
+	}
+	for name, pc := range saved.Policies {
+		if dev, ok := d.devices[name]; ok {
+			if err := d.setPolicy(dev, pc); err != nil {
+				log.Warn("saved policy not applied", "device", name, "err", err)
+			}
+		}
+	}
+	return d, nil
+}
+
+// Mediator is the daemon's mediator, for transports that serve guests.
+func (d *Daemon) Mediator() *mediator.Mediator { return d.m }
+
+func (d *Daemon) addDevice(dc DeviceConfig) error {
+	var b coproc.Backend
+	switch dc.Backend {
+	case "refgpu":
+		pre := coproc.Workgroup
+		if dc.Preemption == "command" {
+			pre = coproc.CommandBoundary
+		}
+		g, err := sim.New(sim.Config{Name: dc.Name, VRAMBytes: uint64(dc.VRAM), Preemption: pre})
+		if err != nil {
+			return fmt.Errorf("device %q: %w", dc.Name, err)
+		}
+		b = g
+	default:
+		return fmt.Errorf("device %q: unknown backend %q", dc.Name, dc.Backend)
+	}
+	p, err := buildPolicy(dc.Policy, b.Caps())
+	if err != nil {
+		return fmt.Errorf("device %q: %w", dc.Name, err)
+	}
+	md, err := d.m.AddDevice(dc.Name, b, p)
+	if err != nil {
+		return err
+	}
+	d.devices[dc.Name] = &device{cfg: dc, backend: b, dev: md, policy: dc.Policy}
+	return nil
+}
+
+func buildPolicy(pc PolicyConfig, caps coproc.Caps) (scheduler.Policy, error) {
+	if err := pc.check(); err != nil {
+		return nil, err
+	}
+	costs := scheduler.Costs{SwitchCost: caps.SwitchCost, MaxNonPreemptible: caps.MaxNonPreemptible}
+	switch pc.Name {
+	case "rrobin":
+		return scheduler.NewRoundRobin(time.Duration(pc.Slice), costs)
+	}
+	return nil, fmt.Errorf("unknown policy %q", pc.Name)
+}
+
+// setPolicy replaces a device's policy while it runs.
+func (d *Daemon) setPolicy(dev *device, pc PolicyConfig) error {
+	if pc.Slice == 0 {
+		pc.Slice = DefaultSlice
+	}
+	p, err := buildPolicy(pc, dev.backend.Caps())
+	if err != nil {
+		return err
+	}
+	if err := dev.dev.SetPolicy(p); err != nil {
+		return err
+	}
+	dev.policy = pc
+	return nil
+}
+
+// createDomain creates a domain and its vcoprocs, taking profile instances;
+// on any failure nothing of it remains.
+func (d *Daemon) createDomain(spec DomainSpec, source string) (err error) {
+	if err := checkName(spec.Name); err != nil {
+		return fmt.Errorf("domain %w", err)
+	}
+	if _, dup := d.domains[spec.Name]; dup {
+		return fmt.Errorf("domain %q exists", spec.Name)
+	}
+	if _, err := d.m.CreateDomain(spec.Name); err != nil {
+		return err
+	}
+	var taken []*profileState
+	defer func() {
+		if err != nil {
+			for _, p := range taken {
+				p.used--
+			}
+			_ = d.m.DestroyDomain(spec.Name)
+		}
+	}()
+	for _, v := range spec.VCoprocs {
+		p, err := d.attach(spec.Name, v)
+		if err != nil {
+			return err
+		}
+		if p != nil {
+			taken = append(taken, p)
+		}
+	}
+	d.domains[spec.Name] = &domainState{spec: spec, source: source}
+	return nil
+}
+
+// attach gives a domain a vcoproc; it returns the profile whose instance
+// it took, if any.
+func (d *Daemon) attach(domain string, v VCoprocSpec) (*profileState, error) {
+	if _, ok := d.devices[v.Device]; !ok {
+		return nil, fmt.Errorf("no device %q", v.Device)
+	}
+	params := scheduler.Params{Weight: v.Weight}
+	quota := uint64(v.Memory)
+	var prof *profileState
+	if v.Profile != "" {
+		p, ok := d.profiles[v.Profile]
+		if !ok {
+			return nil, fmt.Errorf("no profile %q", v.Profile)
+		}
+		if p.Device != v.Device {
+			return nil, fmt.Errorf("profile %q is for device %q, not %q", v.Profile, p.Device, v.Device)
+		}
+		if p.used >= p.Instances {
+			return nil, fmt.Errorf("profile %q has no available instances (%d of %d in use)", p.Name, p.used, p.Instances)
+		}
+		params.Weight, quota, prof = p.Weight, uint64(p.Memory), p
+	}
+	if _, err := d.m.Attach(domain, v.Device, mediator.VCoprocConfig{Params: params, MemoryQuota: quota}); err != nil {
+		return nil, err
+	}
+	if prof != nil {
+		prof.used++
+	}
+	return prof, nil
+}
+
+func (d *Daemon) destroyDomain(name string) error {
+	ds, ok := d.domains[name]
+	if !ok {
+		return fmt.Errorf("no domain %q", name)
+	}
+	if err := d.m.DestroyDomain(name); err != nil {
+		return err
+	}
+	for _, v := range ds.spec.VCoprocs {
+		if p := d.profiles[v.Profile]; p != nil {
+			p.used--
+		}
+	}
+	delete(d.domains, name)
+	return nil
+}
+
+// saveState writes the API-created domains and policy changes atomically.
+func (d *Daemon) saveState() error {
+	s := savedState{Version: stateVersion, Policies: map[string]PolicyConfig{}}
+	for _, ds := range d.domains {
+		if ds.source == "api" {
+			s.Domains = append(s.Domains, ds.spec)
+		}
+	}
+	sort.Slice(s.Domains, func(i, j int) bool { return s.Domains[i].Name < s.Domains[j].Name })
+	for name, dev := range d.devices {
+		if dev.policy != dev.cfg.Policy {
+			s.Policies[name] = dev.policy
+		}
+	}
+	return d.state.save(s)
+}
+
+// runDevices drives every device until ctx ends.
+func (d *Daemon) runDevices(ctx context.Context) (wait func() error) {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(d.devices))
+	for _, dev := range d.devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := dev.dev.Run(ctx); err != nil {
+				errs <- fmt.Errorf("device %q: %w", dev.cfg.Name, err)
+			}
+		}()
+	}
+	return func() error {
+		wg.Wait()
+		close(errs)
+		var all []error
+		for err := range errs {
+			all = append(all, err)
+		}
+		return errors.Join(all...)
+	}
+}
