@@ -1,0 +1,242 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/coprocd/coprocd/daemon/api"
+)
+
+// testConfig is the default configuration with its directories in a
+// temporary place.
+func testConfig(t *testing.T) *Config {
+	t.Helper()
+	dir := t.TempDir()
+	yaml := strings.Replace(string(DefaultConfigYAML), "control:\n", "runtime_dir: "+filepath.Join(dir, "run")+"\nstate_dir: "+filepath.Join(dir, "state")+"\ncontrol:\n", 1)
+	cfg, err := ParseConfig([]byte(yaml), "test")
+	require.NoError(t, err)
+	cfg.Grace = Duration(time.Second)
+	return cfg
+}
+
+type running struct {
+	t      *testing.T
+	d      *Daemon
+	cancel context.CancelFunc
+	done   chan error
+	http   *http.Client
+}
+
+func start(t *testing.T, cfg *Config) *running {
+	t.Helper()
+	d, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{t: t, d: d, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- d.Run(ctx, nil) }()
+	r.http = &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", cfg.Control.Socket)
+	}}}
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("unix", cfg.Control.Socket)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 5*time.Second, 5*time.Millisecond)
+	t.Cleanup(func() { r.stop() })
+	return r
+}
+
+func (r *running) stop() error {
+	if r.cancel == nil {
+		return nil
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		return err
+	case <-time.After(10 * time.Second):
+		r.t.Fatal("daemon did not stop")
+		return nil
+	}
+}
+
+func (r *running) call(method, path string, in any, out any) (int, string) {
+	r.t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		require.NoError(r.t, err)
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://coprocd"+path, body)
+	require.NoError(r.t, err)
+	resp, err := r.http.Do(req)
+	require.NoError(r.t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(r.t, err)
+	if out != nil && resp.StatusCode < 300 {
+		require.NoError(r.t, json.Unmarshal(data, out), string(data))
+	}
+	return resp.StatusCode, string(data)
+}
+
+func TestControlAPI(t *testing.T) {
+	cfg := testConfig(t)
+	r := start(t, cfg)
+
+	var devs []api.Device
+	code, _ := r.call("GET", "/v1/devices", nil, &devs)
+	require.Equal(t, http.StatusOK, code)
+	require.Len(t, devs, 1)
+	assert.Equal(t, "gpu0", devs[0].Name)
+	assert.Equal(t, "gpu", devs[0].Class)
+	assert.Equal(t, "rrobin", devs[0].Policy.Name)
+	assert.Len(t, devs[0].VCoprocs, 3)
+
+	var profs []api.Profile
+	r.call("GET", "/v1/profiles", nil, &profs)
+	require.Len(t, profs, 2)
+	assert.Equal(t, api.Profile{Name: "gpu0-1/2", Device: "gpu0", Weight: 2, Memory: 128 << 20, Instances: 2, Available: 1}, profs[0])
+	assert.Equal(t, 2, profs[1].Available, "two of four 1/4 instances taken")
+
+	// Create a domain through the API; profile instances drop.
+	var dom api.Domain
+	code, body := r.call("POST", "/v1/domains", api.DomainRequest{Name: "tenant", VCoprocs: []api.VCoprocRequest{{Device: "gpu0", Profile: "gpu0-1/2"}}}, &dom)
+	require.Equal(t, http.StatusCreated, code, body)
+	assert.Equal(t, "api", dom.Source)
+	require.Len(t, dom.VCoprocs, 1)
+	assert.Equal(t, uint32(2), dom.VCoprocs[0].Weight)
+	r.call("GET", "/v1/profiles", nil, &profs)
+	assert.Equal(t, 0, profs[0].Available)
+
+	// No instance left: a clear error, nothing created.
+	code, body = r.call("POST", "/v1/domains", api.DomainRequest{Name: "greedy", VCoprocs: []api.VCoprocRequest{{Device: "gpu0", Profile: "gpu0-1/2"}}}, nil)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, body, `profile \"gpu0-1/2\" has no available instances (2 of 2 in use)`)
+	var doms []api.Domain
+	r.call("GET", "/v1/domains", nil, &doms)
+	assert.Len(t, doms, 4)
+
+	// Bad requests.
+	code, body = r.call("POST", "/v1/domains", map[string]any{"name": "x", "colour": "red"}, nil)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, body, `unknown field \"colour\"`)
+	code, body = r.call("PUT", "/v1/devices/gpu0/policy", api.Policy{Name: "lottery"}, nil)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, body, `unknown policy \"lottery\"`)
+	code, _ = r.call("GET", "/v1/devices/gpu9/trace", nil, nil)
+	assert.Equal(t, http.StatusNotFound, code)
+
+	// Change the policy while running.
+	var pol api.Policy
+	code, body = r.call("PUT", "/v1/devices/gpu0/policy", api.Policy{Name: "rrobin", SliceNs: int64(500 * time.Microsecond)}, &pol)
+	require.Equal(t, http.StatusOK, code, body)
+	assert.Equal(t, int64(500*time.Microsecond), pol.SliceNs)
+
+	// Stats and metrics.
+	var st api.Stats
+	r.call("GET", "/v1/stats", nil, &st)
+	assert.Len(t, st.Domains, 4)
+	assert.Positive(t, st.UptimeNs)
+	code, metrics := r.call("GET", "/metrics", nil, nil)
+	require.Equal(t, http.StatusOK, code)
+	for _, m := range []string{"coprocd_device_switches_total{device=\"gpu0\"}", "coprocd_vcoproc_memory_quota_bytes{device=\"gpu0\",domain=\"tenant\"} 1.34217728e+08", "coprocd_device_utilization_ratio"} {
+		assert.Contains(t, metrics, m)
+	}
+
+	// Delete: the instance comes back.
+	code, _ = r.call("DELETE", "/v1/domains/tenant", nil, nil)
+	assert.Equal(t, http.StatusNoContent, code)
+	r.call("GET", "/v1/profiles", nil, &profs)
+	assert.Equal(t, 1, profs[0].Available)
+	code, body = r.call("DELETE", "/v1/domains/tenant", nil, nil)
+	assert.Equal(t, http.StatusNotFound, code)
+	assert.Contains(t, body, `no domain \"tenant\"`)
+}
+
+func TestRestartRestoresDomainsAndPolicy(t *testing.T) {
+	cfg := testConfig(t)
+	r := start(t, cfg)
+	code, body := r.call("POST", "/v1/domains", api.DomainRequest{Name: "kept", VCoprocs: []api.VCoprocRequest{{Device: "gpu0", Weight: 3, Memory: 1 << 20}}}, nil)
+	require.Equal(t, http.StatusCreated, code, body)
+	code, _ = r.call("PUT", "/v1/devices/gpu0/policy", api.Policy{Name: "rrobin", SliceNs: int64(3 * time.Millisecond)}, nil)
+	require.Equal(t, http.StatusOK, code)
+	require.NoError(t, r.stop())
+	_, err := os.Stat(cfg.Control.Socket)
+	assert.True(t, os.IsNotExist(err), "the socket is removed on a clean stop")
+
+	r2 := start(t, cfg)
+	var dom api.Domain
+	var doms []api.Domain
+	r2.call("GET", "/v1/domains", nil, &doms)
+	for _, d := range doms {
+		if d.Name == "kept" {
+			dom = d
+		}
+	}
+	require.Equal(t, "kept", dom.Name, "restored")
+	assert.Equal(t, "api", dom.Source)
+	require.Len(t, dom.VCoprocs, 1)
+	assert.Equal(t, uint32(3), dom.VCoprocs[0].Weight)
+	assert.Equal(t, uint64(1<<20), dom.VCoprocs[0].Memory)
+	var pol api.Policy
+	r2.call("GET", "/v1/devices/gpu0/policy", nil, &pol)
+	assert.Equal(t, int64(3*time.Millisecond), pol.SliceNs)
+}
+
+func TestSecondDaemonAndStaleSocket(t *testing.T) {
+	cfg := testConfig(t)
+	r := start(t, cfg)
+	d2, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	err = d2.Run(context.Background(), nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "another coprocd is running with runtime directory")
+	require.NoError(t, r.stop())
+
+	// A crashed daemon leaves its socket file behind: the next one replaces it.
+	l, err := net.Listen("unix", cfg.Control.Socket)
+	require.NoError(t, err)
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	_, err = os.Stat(cfg.Control.Socket)
+	require.NoError(t, err, "stale socket in place")
+	r3 := start(t, cfg)
+	code, _ := r3.call("GET", "/v1/devices", nil, nil)
+	assert.Equal(t, http.StatusOK, code)
+
+	// A socket that still answers is never taken over.
+	other := filepath.Join(t.TempDir(), "busy.sock")
+	l2, err := net.Listen("unix", other)
+	require.NoError(t, err)
+	defer l2.Close()
+	_, err = listenUnix(other, 0o600)
+	assert.ErrorContains(t, err, "is in use by a running process")
+}
+
+func TestCorruptStateIsAClearError(t *testing.T) {
+	cfg := testConfig(t)
+	require.NoError(t, os.MkdirAll(cfg.StateDir, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(cfg.StateDir, "state.json"), []byte("{not json"), 0o600))
+	_, err := New(cfg, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is corrupt")
+	assert.Contains(t, err.Error(), "move it aside")
+}
