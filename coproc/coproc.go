@@ -129,6 +129,10 @@ type Event struct {
 	Job   uint64
 	Value uint64
 	Err   error
+	// At is the device time since the start of the run at which it
+	// happened, so that completions are timed to the command, not to the
+	// end of the slice they fell in.
+	At time.Duration
 }
 
 // Result reports one Run.

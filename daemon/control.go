@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/coprocd/coprocd/daemon/api"
+	"github.com/coprocd/coprocd/mediator"
 )
 
 // handler builds the control API's routes (see package api).
@@ -237,7 +238,8 @@ func (d *Daemon) apiDomain(name string) api.Domain {
 			Memory: d.quotaOf(ds.spec, vc.Device()), State: vc.State().String(),
 			Stats: api.VCoprocStats{Jobs: s.Jobs, JobsDone: s.JobsDone, JobsFailed: s.JobsFailed, Timeouts: s.Timeouts,
 				Refused: s.Refused, Denied: s.Denied, AccessErrors: s.AccessErrors, Faults: s.Faults,
-				SwitchesIn: s.SwitchesIn, BusyNs: int64(s.Busy), MemoryUsed: vc.MemoryUsed()},
+				SwitchesIn: s.SwitchesIn, BusyNs: int64(s.Busy), MemoryUsed: vc.MemoryUsed(),
+				DeadlineMisses: s.DeadlineMisses, LatencyMeanNs: meanNs(s.Latency), LatencyMaxNs: int64(s.Latency.Max)},
 		})
 	}
 	return a
@@ -423,4 +425,11 @@ func serveHTTP(ctx context.Context, l net.Listener, h http.Handler, grace time.D
 		err = e
 	}
 	return err
+}
+
+func meanNs(l mediator.Latency) int64 {
+	if n := l.Count(); n > 0 {
+		return int64(l.Sum) / int64(n)
+	}
+	return 0
 }

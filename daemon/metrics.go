@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/coprocd/coprocd/mediator"
 )
 
 // collector exports the mediator's counters at scrape time, so the metrics
@@ -21,6 +23,8 @@ var (
 	descVCRefused     = prometheus.NewDesc("coprocd_vcoproc_refused_submissions_total", "Command buffers the scanner refused.", []string{"domain", "device"}, nil)
 	descVCFaults      = prometheus.NewDesc("coprocd_vcoproc_iommu_faults_total", "IOMMU faults during the vcoproc's jobs.", []string{"domain", "device"}, nil)
 	descVCMemory      = prometheus.NewDesc("coprocd_vcoproc_memory_used_bytes", "Device memory the domain holds.", []string{"domain", "device"}, nil)
+	descVCLatency     = prometheus.NewDesc("coprocd_vcoproc_job_latency_seconds", "Job latency from submission to completion.", []string{"domain", "device"}, nil)
+	descVCMisses      = prometheus.NewDesc("coprocd_vcoproc_deadline_misses_total", "Jobs that ended after their reservation's deadline.", []string{"domain", "device"}, nil)
 	descVCMemoryQuota = prometheus.NewDesc("coprocd_vcoproc_memory_quota_bytes", "Device memory the domain may hold.", []string{"domain", "device"}, nil)
 )
 
@@ -57,10 +61,24 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descVCRefused, prometheus.CounterValue, float64(st.Refused), dom, name)
 			ch <- prometheus.MustNewConstMetric(descVCFaults, prometheus.CounterValue, float64(st.Faults), dom, name)
 			ch <- prometheus.MustNewConstMetric(descVCMemory, prometheus.GaugeValue, float64(vc.MemoryUsed()), dom, name)
+			ch <- prometheus.MustNewConstMetric(descVCMisses, prometheus.CounterValue, float64(st.DeadlineMisses), dom, name)
+			ch <- latencyHistogram(st.Latency, dom, name)
 			if ds := d.domains[dom]; ds != nil {
 				ch <- prometheus.MustNewConstMetric(descVCMemoryQuota, prometheus.GaugeValue, float64(d.quotaOf(ds.spec, name)), dom, name)
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(descDevQueue, prometheus.GaugeValue, float64(runnable), name)
 	}
+}
+
+// latencyHistogram converts the mediator's histogram (per-bucket counts)
+// into Prometheus's (cumulative counts by upper bound in seconds).
+func latencyHistogram(l mediator.Latency, labels ...string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(mediator.LatencyBuckets))
+	var cum uint64
+	for i, bound := range mediator.LatencyBuckets {
+		cum += l.Counts[i]
+		buckets[bound.Seconds()] = cum
+	}
+	return prometheus.MustNewConstHistogram(descVCLatency, l.Count(), l.Sum.Seconds(), buckets, labels...)
 }

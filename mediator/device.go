@@ -207,6 +207,7 @@ func (d *Device) enqueue(vc *VCoproc, cmds []spec.Command) (uint64, error) {
 		vc.jobRun = 0
 	}
 	vc.stats.Jobs++
+	vc.submitted = append(vc.submitted, d.m.cfg.Clock.Now())
 	d.wakeVC(vc, d.m.cfg.Clock.Now())
 	return job.ID, nil
 }

@@ -640,3 +640,22 @@ type refusing struct{ scheduler.Policy }
 func (refusing) Name() string                                              { return "refusing" }
 func (refusing) Admit(scheduler.ID, scheduler.Params, time.Duration) error { return errors.New("no") }
 func (refusing) Remove(scheduler.ID, time.Duration)                        {}
+
+func TestLatencyAndDeadlineMisses(t *testing.T) {
+	r := newRig(t)
+	g := r.guest("g", 0)
+	require.NoError(t, g.vc.SetParams(scheduler.Params{Budget: 5 * time.Microsecond, Period: 30 * time.Microsecond}))
+	dst, _ := g.alloc(1<<20, iommu.ReadWrite)
+	_, err := g.vc.Submit(spec.Encode(nil, spec.OpNop)) // the 20 µs switch-in and a NOP: within 30 µs
+	require.NoError(t, err)
+	_, err = g.vc.Submit(spec.Encode(nil, spec.OpFill, dst, 1<<18, 1)) // 1 MiB at 64 B/cycle: ~16 µs more
+	require.NoError(t, err)
+	r.run()
+	st := g.vc.Stats()
+	assert.Equal(t, uint64(2), st.Latency.Count())
+	assert.Equal(t, uint64(1), st.DeadlineMisses)
+	assert.Greater(t, st.Latency.Max, 30*time.Microsecond)
+	assert.GreaterOrEqual(t, st.Latency.Sum, st.Latency.Max)
+	// 10 µs << 1 = 20 µs < NOP's ~20.2 µs ≤ 40 µs; the fill's ~36 µs too.
+	assert.Equal(t, uint64(2), st.Latency.Counts[2])
+}

@@ -64,19 +64,21 @@ func (d *Device) Step() (StepResult, error) {
 	if err != nil {
 		return StepResult{Elapsed: elapsed}, fmt.Errorf("mediator: device %q: run %s: %w", d.name, vc.name, err)
 	}
-	elapsed += res.Used
 	d.account(vc, res, now+elapsed)
+	elapsed += res.Used
 	return StepResult{Ran: vc.name, Elapsed: elapsed}, nil
 }
 
-// account charges a run to the policy and the counters, delivers its
-// events, applies the watchdog and files the vcoproc by the run's outcome.
-func (d *Device) account(vc *VCoproc, res coproc.Result, now time.Duration) {
+// account charges a run that started at start to the policy and the
+// counters, delivers its events, applies the watchdog and files the vcoproc
+// by the run's outcome.
+func (d *Device) account(vc *VCoproc, res coproc.Result, start time.Duration) {
+	now := start + res.Used
 	d.policy.Charge(vc.id, res.Used, now)
 	vc.stats.Busy += res.Used
 	d.stats.Busy += res.Used
 	vc.jobRun += res.Used
-	d.deliverRun(vc, res.Events, now)
+	d.deliverRun(vc, res.Events, start)
 	if vc.jobRun > d.m.cfg.WatchdogLimit && d.backend.Pending(vc.ctx) > 0 {
 		d.watchdog(vc, now)
 		res.State = coproc.Preempted // look again: the next job may be ready
@@ -122,6 +124,7 @@ func (d *Device) watchdog(vc *VCoproc, now time.Duration) {
 	}
 	vc.stats.Timeouts++
 	d.stats.Timeouts++
+	vc.jobEnded(now)
 	err := fmt.Errorf("job %d ran past the watchdog limit of %v", job, d.m.cfg.WatchdogLimit)
 	vc.setError(spec.ErrCodeTimeout, job)
 	vc.deliver(Event{Kind: EventTimeout, Job: job, Err: err, At: now}, spec.IntError)
@@ -129,9 +132,11 @@ func (d *Device) watchdog(vc *VCoproc, now time.Duration) {
 }
 
 // deliverRun turns a backend's events into register updates, interrupts and
-// events for the vcoproc's domain.
-func (d *Device) deliverRun(vc *VCoproc, events []coproc.Event, now time.Duration) {
+// events for the vcoproc's domain, each timed at the run's start plus its
+// offset.
+func (d *Device) deliverRun(vc *VCoproc, events []coproc.Event, start time.Duration) {
 	for _, e := range events {
+		now := start + e.At
 		switch e.Kind {
 		case coproc.EventFence:
 			if i := d.role[spec.RoleFence]; i >= 0 {
@@ -140,10 +145,12 @@ func (d *Device) deliverRun(vc *VCoproc, events []coproc.Event, now time.Duratio
 			vc.deliver(Event{Kind: EventFence, Job: e.Job, Value: e.Value, At: now}, spec.IntFence)
 		case coproc.EventJobDone:
 			vc.stats.JobsDone++
+			vc.jobEnded(now)
 			vc.jobRun = 0
 			vc.deliver(Event{Kind: EventJobDone, Job: e.Job, At: now}, 0)
 		case coproc.EventJobFailed:
 			vc.stats.JobsFailed++
+			vc.jobEnded(now)
 			vc.jobRun = 0
 			var fault *iommu.Fault
 			if errors.As(e.Err, &fault) {
@@ -228,8 +235,8 @@ func (d *Device) switchOut(now time.Duration) (elapsed time.Duration, retries in
 			d.watchdog(prev, now+elapsed)
 			continue
 		}
-		elapsed += res.Used
 		d.account(prev, res, now+elapsed)
+		elapsed += res.Used
 	}
 	for _, i := range d.passThrough {
 		prev.vregs[i] = d.backend.ReadReg(d.spec.Registers.At(i).Offset)

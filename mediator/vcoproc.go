@@ -68,6 +68,10 @@ type VCoproc struct {
 
 	devmem map[uint64]*iommu.Allocation // by IOVA
 
+	// submitted holds the submission instant of every job not yet ended,
+	// oldest first.
+	submitted []time.Duration
+
 	events  []Event
 	notify  chan struct{}
 	stats   VCoprocStats
@@ -89,6 +93,10 @@ type VCoprocStats struct {
 	SwitchesIn    uint64        // times it was given the device
 	Busy          time.Duration // device time used
 	EventsDropped uint64        // events lost because nobody drained them
+	// DeadlineMisses counts jobs that ended later than the reservation's
+	// relative deadline (or period) after their submission.
+	DeadlineMisses uint64
+	Latency        Latency // submission to completion, every job
 }
 
 // Name is "domain/device".

@@ -99,6 +99,12 @@ type VCoprocStats struct {
 	SwitchesIn   uint64 `json:"switches_in"`
 	BusyNs       int64  `json:"busy_ns"`
 	MemoryUsed   uint64 `json:"memory_used_bytes"`
+	// DeadlineMisses counts jobs that ended after the reservation's
+	// deadline; LatencyMaxNs and LatencyMeanNs summarize job latency
+	// (the full histogram is in the metrics).
+	DeadlineMisses uint64 `json:"deadline_misses"`
+	LatencyMeanNs  int64  `json:"latency_mean_ns"`
+	LatencyMaxNs   int64  `json:"latency_max_ns"`
 }
 
 // DomainRequest creates a domain.

@@ -129,7 +129,7 @@ func TestCopyFillFence(t *testing.T) {
 		cmd(spec.OpFence, fence, 42),
 	)
 	ev, used := runIdle(t, g, time.Hour)
-	assert.Equal(t, []coproc.Event{{Kind: coproc.EventFence, Job: 1, Value: 42}, {Kind: coproc.EventJobDone, Job: 1}}, ev)
+	assert.Equal(t, []coproc.Event{{Kind: coproc.EventFence, Job: 1, Value: 42}, {Kind: coproc.EventJobDone, Job: 1}}, untimed(ev))
 	assert.Equal(t, smem, dmem)
 	assert.Equal(t, uint64(42), u64(fmem))
 	assert.Equal(t, []byte{0, 0, 0, 0}, fillMem[:4])
@@ -220,7 +220,7 @@ func TestLoadStoreReg(t *testing.T) {
 	assert.Equal(t, uint64(0x0123_4567_89ab_cdef), g.ReadReg(uint32(user3)))
 	assert.Zero(t, g.ReadReg(spec.RegPTBase), "the privileged register is untouched")
 	require.Len(t, ev, 7)
-	assert.Equal(t, coproc.Event{Kind: coproc.EventJobDone, Job: 1}, ev[0])
+	assert.Equal(t, coproc.Event{Kind: coproc.EventJobDone, Job: 1}, untimed(ev)[0])
 	for i, id := range []uint64{2, 3, 4, 5} {
 		e := ev[1+i]
 		assert.Equal(t, coproc.EventJobFailed, e.Kind)
@@ -326,11 +326,32 @@ func TestDMAFaultAbortsOnlyThatJob(t *testing.T) {
 	assert.Equal(t, uint64(2), ev[0].Job)
 	require.ErrorAs(t, ev[0].Err, &f)
 	assert.Equal(t, ya+4096, f.IOVA, "workgroup 16 is the first to touch the unmapped page")
-	assert.Equal(t, []coproc.Event{{Kind: coproc.EventFence, Job: 3, Value: 3}, {Kind: coproc.EventJobDone, Job: 3}}, ev[1:])
+	assert.Equal(t, []coproc.Event{{Kind: coproc.EventFence, Job: 3, Value: 3}, {Kind: coproc.EventJobDone, Job: 3}}, untimed(ev[1:]))
 	assert.Equal(t, uint64(3), u64(fmem))
 
 	want := saxpyRef(1, x, y)
 	got := getFloats(ymem)
 	assert.Equal(t, want[:n/2], got[:n/2], "the workgroups before the fault completed")
 	assert.Equal(t, y[n/2:], got[n/2:], "nothing past the fault was written")
+}
+
+// TestEventsAreTimedWithinTheRun: each event carries the device time at
+// which it happened, in order and within the run's Used.
+func TestEventsAreTimedWithinTheRun(t *testing.T) {
+	g := newGPU(t, Config{})
+	d := newDomain(t, g, "a")
+	dst, _ := d.alloc(1 << 20)
+	fence, _ := d.alloc(8)
+	d.enqueue(1, cmd(spec.OpFence, fence, 1))
+	d.enqueue(2, cmd(spec.OpFill, dst, 1<<18, 7), cmd(spec.OpFence, fence, 2))
+	d.on()
+	res, err := g.Run(time.Second)
+	require.NoError(t, err)
+	require.Len(t, res.Events, 4)
+	for i := 1; i < len(res.Events); i++ {
+		assert.LessOrEqual(t, res.Events[i-1].At, res.Events[i].At)
+	}
+	assert.Less(t, res.Events[1].At, res.Events[2].At, "job 1 ended before the fill")
+	assert.Greater(t, res.Events[2].At-res.Events[1].At, 16*time.Microsecond, "1 MiB at 64 B/cycle")
+	assert.LessOrEqual(t, res.Events[3].At, res.Used)
 }

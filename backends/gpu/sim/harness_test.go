@@ -164,3 +164,13 @@ func randFloats(seed uint64, n int) []float32 {
 	r := lcg(seed)
 	return r.floats(n)
 }
+
+// untimed drops the events' offsets, for comparing what happened.
+func untimed(ev []coproc.Event) []coproc.Event {
+	out := make([]coproc.Event, len(ev))
+	for i, e := range ev {
+		e.At = 0
+		out[i] = e
+	}
+	return out
+}

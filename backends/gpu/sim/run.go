@@ -43,7 +43,7 @@ jobs:
 	for len(c.jobs) > 0 {
 		job := c.jobs[0]
 		if c.pos.cmd >= len(job.Commands) {
-			r.events = append(r.events, coproc.Event{Kind: coproc.EventJobDone, Job: job.ID})
+			r.events = append(r.events, coproc.Event{Kind: coproc.EventJobDone, Job: job.ID, At: g.cost.cyclesToDuration(r.used)})
 			c.popJob()
 			continue
 		}
@@ -55,7 +55,7 @@ jobs:
 		case stepDone:
 			c.pos = position{cmd: c.pos.cmd + 1}
 		case stepFailed:
-			r.events = append(r.events, coproc.Event{Kind: coproc.EventJobFailed, Job: job.ID, Err: err})
+			r.events = append(r.events, coproc.Event{Kind: coproc.EventJobFailed, Job: job.ID, Err: err, At: g.cost.cyclesToDuration(r.used)})
 			c.popJob()
 		case stepPreempted:
 			state = coproc.Preempted
@@ -90,7 +90,7 @@ func (g *GPU) step(r *run, job *coproc.Job, cmd *spec.Command) (stepResult, erro
 		if err := u.WriteU64(cmd.Operands[0], cmd.Operands[1]); err != nil {
 			return stepFailed, err
 		}
-		r.events = append(r.events, coproc.Event{Kind: coproc.EventFence, Job: job.ID, Value: cmd.Operands[1]})
+		r.events = append(r.events, coproc.Event{Kind: coproc.EventFence, Job: job.ID, Value: cmd.Operands[1], At: g.cost.cyclesToDuration(r.used)})
 	case spec.OpCopy:
 		if err := g.copy(cmd.Operands[0], cmd.Operands[1], cmd.Operands[2]); err != nil {
 			return stepFailed, err

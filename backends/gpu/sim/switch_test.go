@@ -67,7 +67,7 @@ func TestPreemptMidDispatchAndResume(t *testing.T) {
 
 	a.on()
 	ev, _ := runIdle(t, g, time.Microsecond)
-	assert.Equal(t, []coproc.Event{{Kind: coproc.EventJobDone, Job: 1}}, ev)
+	assert.Equal(t, []coproc.Event{{Kind: coproc.EventJobDone, Job: 1}}, untimed(ev))
 	assert.Equal(t, wantA, getFloats(ymemA))
 }
 
@@ -98,7 +98,7 @@ func TestCommandBoundarySwitchFromRetries(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, retry, res.Used, "exactly the rest of the dispatch")
 	assert.Equal(t, coproc.Preempted, res.State, "the FENCE job is left")
-	assert.Equal(t, []coproc.Event{{Kind: coproc.EventJobDone, Job: 1}}, res.Events)
+	assert.Equal(t, []coproc.Event{{Kind: coproc.EventJobDone, Job: 1}}, untimed(res.Events))
 	assert.Equal(t, want, getFloats(ymem))
 
 	retry, err = g.SwitchFrom(a.ctx)
@@ -152,7 +152,7 @@ func TestReset(t *testing.T) {
 	assert.Zero(t, id)
 
 	ev, _ := runIdle(t, g, time.Hour)
-	assert.Equal(t, []coproc.Event{{Kind: coproc.EventFence, Job: 2, Value: 2}, {Kind: coproc.EventJobDone, Job: 2}}, ev)
+	assert.Equal(t, []coproc.Event{{Kind: coproc.EventFence, Job: 2, Value: 2}, {Kind: coproc.EventJobDone, Job: 2}}, untimed(ev))
 	assert.Equal(t, uint64(2), u64(fmem))
 }
 
@@ -182,7 +182,7 @@ func TestResetMidDispatchClearsLocalMemory(t *testing.T) {
 	assert.Less(t, partial, float32(len(x)))
 
 	ev, _ := runIdle(t, g, time.Hour)
-	assert.Equal(t, []coproc.Event{{Kind: coproc.EventJobDone, Job: 6}}, ev)
+	assert.Equal(t, []coproc.Event{{Kind: coproc.EventJobDone, Job: 6}}, untimed(ev))
 	assert.Equal(t, partial+float32(len(x)), getFloats(omem)[0], "job 6 ran whole, from its start")
 }
 
