@@ -63,6 +63,8 @@ func (e Event) String() string {
 
 // deliver queues an event and, when intBit is enabled in INT_MASK, raises
 // the interrupt: the bit is set in INT_STATUS and the notify channel fires.
+// An event without an interrupt bit (a job's completion) always notifies, so
+// a transport can wait for completions without polling.
 func (v *VCoproc) deliver(e Event, intBit uint64) {
 	e.VCoproc = v.name
 	if len(v.events) >= v.dev.m.cfg.EventCapacity {
@@ -71,14 +73,13 @@ func (v *VCoproc) deliver(e Event, intBit uint64) {
 		v.stats.EventsDropped++
 	}
 	v.events = append(v.events, e)
-	if intBit == 0 {
-		return
-	}
-	if i := v.dev.role[spec.RoleIntStatus]; i >= 0 {
-		v.vregs[i] |= intBit
-	}
-	if i := v.dev.role[spec.RoleIntMask]; i >= 0 && v.vregs[i]&intBit == 0 {
-		return
+	if intBit != 0 {
+		if i := v.dev.role[spec.RoleIntStatus]; i >= 0 {
+			v.vregs[i] |= intBit
+		}
+		if i := v.dev.role[spec.RoleIntMask]; i >= 0 && v.vregs[i]&intBit == 0 {
+			return // masked: queued, but no interrupt
+		}
 	}
 	select {
 	case v.notify <- struct{}{}:

@@ -278,8 +278,9 @@ func (v *VCoproc) Events() []Event {
 }
 
 // Notify returns a channel that receives a value when an interrupt is
-// raised (an event whose bit INT_MASK enables). Like an eventfd, several
-// interrupts may be folded into one receive: drain Events after each.
+// raised (an event whose bit INT_MASK enables) and when a job completes.
+// Like an eventfd, several may be folded into one receive: drain Events
+// after each.
 func (v *VCoproc) Notify() <-chan struct{} { return v.notify }
 
 // SetParams changes the vcoproc's scheduling parameters, subject to the
