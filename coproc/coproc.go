@@ -140,6 +140,18 @@ type Result struct {
 	Used   time.Duration // device time consumed, switch costs excluded
 	State  RunState
 	Events []Event
+	// Reconfig is the part of Used spent reconfiguring the device for the
+	// context (an FPGA's partial reconfiguration): switching overhead that
+	// happens inside the run rather than at the switch.
+	Reconfig time.Duration
+}
+
+// SwitchCoster is implemented by backends whose switch cost depends on
+// which context comes in (an FPGA whose regions must be reprogrammed, or
+// not). The mediator records its answer in the trace instead of
+// Caps().SwitchCost.
+type SwitchCoster interface {
+	SwitchCostTo(Context) time.Duration
 }
 
 // ErrNotActive is returned by Run when no context is switched in.

@@ -43,6 +43,9 @@ type DeviceStats struct {
 	Busy       time.Duration // device time spent running jobs
 	Retries    uint64        // switch-outs the backend asked to retry
 	Timeouts   uint64        // jobs the watchdog aborted
+	// Reconfig is the part of SwitchTime a backend spent reconfiguring
+	// inside runs (see coproc.Result.Reconfig).
+	Reconfig time.Duration
 }
 
 func newDevice(m *Mediator, name string, b coproc.Backend, p scheduler.Policy) (*Device, error) {

@@ -76,7 +76,11 @@ func (d *Device) account(vc *VCoproc, res coproc.Result, start time.Duration) {
 	now := start + res.Used
 	d.policy.Charge(vc.id, res.Used, now)
 	vc.stats.Busy += res.Used
-	d.stats.Busy += res.Used
+	// Reconfiguration inside a run is the vcoproc's to pay (its slice
+	// covers it) but the device's to report as switching, not work.
+	d.stats.Busy += res.Used - res.Reconfig
+	d.stats.SwitchTime += res.Reconfig
+	d.stats.Reconfig += res.Reconfig
 	vc.jobRun += res.Used
 	d.deliverRun(vc, res.Events, start)
 	if vc.jobRun > d.m.cfg.WatchdogLimit && d.backend.Pending(vc.ctx) > 0 {
@@ -179,6 +183,12 @@ func (d *Device) switchTo(next *VCoproc, now time.Duration) (time.Duration, erro
 		elapsed += e
 		retries = r
 	}
+	// A backend whose switch cost depends on the incoming context says
+	// what this one will cost (including work it charges inside Run).
+	cost := d.caps.SwitchCost
+	if sc, ok := d.backend.(coproc.SwitchCoster); ok {
+		cost = sc.SwitchCostTo(next.ctx)
+	}
 	d.backend.IOMMU().Activate(next.domain.as)
 	for _, i := range d.passThrough {
 		d.backend.WriteReg(d.spec.Registers.At(i).Offset, next.vregs[i])
@@ -193,7 +203,7 @@ func (d *Device) switchTo(next *VCoproc, now time.Duration) (time.Duration, erro
 	elapsed += d.caps.SwitchCost
 	d.stats.Switches++
 	d.stats.SwitchTime += d.caps.SwitchCost
-	d.trace.add(Switch{At: now, From: from, To: next.name, Cost: d.caps.SwitchCost, Retries: retries})
+	d.trace.add(Switch{At: now, From: from, To: next.name, Cost: cost, Retries: retries})
 	for next.pendingKicks > 0 {
 		next.pendingKicks--
 		d.kick(next)
