@@ -659,3 +659,39 @@ func TestLatencyAndDeadlineMisses(t *testing.T) {
 	// 10 µs << 1 = 20 µs < NOP's ~20.2 µs ≤ 40 µs; the fill's ~36 µs too.
 	assert.Equal(t, uint64(2), st.Latency.Counts[2])
 }
+
+func TestResetCancelsWorkAndRestoresRegisters(t *testing.T) {
+	r := newRig(t, withSlice(5*time.Microsecond))
+	a := r.guest("a", 1<<20)
+	b := r.guest("b", 0)
+	require.NoError(t, a.vc.AllocDeviceMemory(0x4000_0000, 1<<20, iommu.ReadWrite))
+	a.write(spec.RegUser0, 8, 77)
+	a.write(spec.RegIntMask, 4, 0)
+	dst, _ := a.alloc(1<<20, iommu.ReadWrite)
+	for i := 0; i < 3; i++ {
+		_, err := a.vc.Submit(spec.Encode(nil, spec.OpFill, dst, 1<<18, 1))
+		require.NoError(t, err)
+	}
+	bDst, bMem := b.alloc(1<<16, iommu.ReadWrite)
+	_, err := b.vc.Submit(spec.Encode(nil, spec.OpFill, bDst, 1<<14, 0x09090909))
+	require.NoError(t, err)
+	for i := 0; i < 3; i++ {
+		_, err := r.dev.Step()
+		require.NoError(t, err)
+	}
+	require.NoError(t, a.vc.Reset())
+	assert.Equal(t, uint64(0), a.read(spec.RegUser0, 8))
+	assert.Equal(t, uint64(spec.IntFence|spec.IntError|spec.IntFault), a.read(spec.RegIntMask, 4))
+	assert.Zero(t, a.read(spec.RegStatus, 4)&spec.StatusBusy)
+	failed := eventsOf(a.vc.Events(), EventJobFailed)
+	assert.Len(t, failed, 3-int(a.vc.Stats().JobsDone))
+	r.run()
+	assert.Equal(t, byte(9), bMem[1<<16-1], "the other domain's job completed")
+	assert.Equal(t, uint64(1<<20), a.vc.MemoryUsed(), "device memory is kept")
+	_, err = a.vc.Submit(spec.Encode(nil, spec.OpNop))
+	require.NoError(t, err, "the vcoproc works after the reset")
+	r.run()
+	assert.Len(t, eventsOf(a.vc.Events(), EventJobDone), 1)
+	assert.Same(t, a.dom, a.vc.Owner())
+	assert.Same(t, spec.ReferenceGPU(), a.vc.Spec())
+}

@@ -312,3 +312,53 @@ func (v *VCoproc) MemoryUsed() uint64 {
 	}
 	return 0
 }
+
+// Spec is the guest-visible description of the vcoproc's device.
+func (v *VCoproc) Spec() *spec.Device { return v.dev.spec }
+
+// Owner is the vcoproc's domain.
+func (v *VCoproc) Owner() *Domain { return v.domain }
+
+// Reset puts the vcoproc back in its power-on state, as a device reset
+// does: its running job is aborted and its queue dropped (each reported as
+// an EventJobFailed), queued kicks are forgotten, and every register takes
+// its reset value. Its device memory and its domain's mappings are kept.
+// Other vcoprocs are not disturbed.
+func (v *VCoproc) Reset() error {
+	m := v.dev.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v.detached {
+		return fmt.Errorf("vcoproc %q: %w", v.name, ErrDetached)
+	}
+	d := v.dev
+	now := m.cfg.Clock.Now()
+	if d.active == v {
+		d.backend.Reset(v.ctx)
+		d.switchOut(now)
+	}
+	ctx, err := d.backend.Init(v.domain.name)
+	if err != nil {
+		return fmt.Errorf("vcoproc %q: reset: %w", v.name, err)
+	}
+	d.backend.Deinit(v.ctx)
+	v.ctx = ctx
+	for range v.submitted {
+		v.stats.JobsFailed++
+		v.nextJobEnded(now)
+	}
+	d.policy.Block(v.id, now)
+	v.pendingKicks, v.jobRun, v.blocked, v.state = 0, 0, false, Sleeping
+	for i, r := range d.spec.Registers.Registers() {
+		v.vregs[i] = r.Reset
+	}
+	m.log.Info("vcoproc reset", "vcoproc", v.name)
+	return nil
+}
+
+// nextJobEnded reports the oldest job as failed by a reset.
+func (v *VCoproc) nextJobEnded(now time.Duration) {
+	job := v.nextJob - uint64(len(v.submitted)) + 1
+	v.jobEnded(now)
+	v.deliver(Event{Kind: EventJobFailed, Job: job, Err: fmt.Errorf("job %d cancelled by a device reset", job), At: now}, 0)
+}
