@@ -204,6 +204,10 @@ func (d *Device) enqueue(vc *VCoproc, cmds []spec.Command) (uint64, error) {
 	vc.nextJob++
 	job := &coproc.Job{ID: vc.nextJob, Commands: cmds}
 	if err := d.backend.Enqueue(vc.ctx, job); err != nil {
+		// The backend's own admission (a queue bound, a per-call budget)
+		// refuses like the scanner does: counted, reported, nothing runs.
+		vc.nextJob--
+		d.refuse(vc, err)
 		return 0, &RefusedError{VCoproc: vc.name, Err: err}
 	}
 	if d.backend.Pending(vc.ctx) == 1 {
