@@ -57,12 +57,20 @@ type ControlConfig struct {
 // DeviceConfig is one physical coprocessor.
 type DeviceConfig struct {
 	Name string `yaml:"name" json:"name"`
-	// Backend is the kind of device: "refgpu" is the reference GPU model.
+	// Backend is the kind of device: "refgpu", "reffpga" or "refdsp", the
+	// reference models of a GPU, an FPGA card and a DSP.
 	Backend string `yaml:"backend" json:"backend"`
-	// VRAM is the device memory of a reference model. Default 256MiB.
+	// VRAM is the device memory of a reference GPU or the on-board DDR of a
+	// reference FPGA. Default 256MiB.
 	VRAM Size `yaml:"vram" json:"vram"`
-	// Preemption is "workgroup" (default) or "command".
-	Preemption string       `yaml:"preemption" json:"preemption"`
+	// Preemption is "workgroup" (default) or "command" (refgpu only).
+	Preemption string `yaml:"preemption" json:"preemption"`
+	// Regions is the number of partial-reconfiguration regions (reffpga
+	// only; default 2).
+	Regions int `yaml:"regions" json:"regions,omitempty"`
+	// CallBudget bounds one remote call's device time (refdsp only; a
+	// longer call is refused before it runs). Zero: the spec's limits.
+	CallBudget Duration     `yaml:"call_budget" json:"call_budget,omitempty"`
 	Policy     PolicyConfig `yaml:"policy" json:"policy"`
 }
 
@@ -177,7 +185,7 @@ func (c *Config) applyDefaults() {
 	}
 	for i := range c.Devices {
 		d := &c.Devices[i]
-		if d.VRAM == 0 {
+		if d.VRAM == 0 && d.Backend != "refdsp" {
 			d.VRAM = DefaultVRAM
 		}
 		if d.Preemption == "" {
@@ -218,7 +226,7 @@ func (e *validationError) Error() string { return e.msg }
 func bad(msg string, path ...any) error { return &validationError{path: path, msg: msg} }
 
 // Backends the daemon can build, and their preemption modes.
-var knownBackends = map[string]bool{"refgpu": true}
+var knownBackends = map[string]bool{"refgpu": true, "reffpga": true, "refdsp": true}
 
 func (c *Config) validate() error {
 	if c.Watchdog < 0 {
@@ -239,10 +247,25 @@ func (c *Config) validate() error {
 		}
 		devices[d.Name] = true
 		if !knownBackends[d.Backend] {
-			return bad(fmt.Sprintf("device %q: unknown backend %q (known: refgpu)", d.Name, d.Backend), "devices", i, "backend")
+			return bad(fmt.Sprintf("device %q: unknown backend %q (known: refgpu, reffpga, refdsp)", d.Name, d.Backend), "devices", i, "backend")
 		}
 		if d.Preemption != "workgroup" && d.Preemption != "command" {
 			return bad(fmt.Sprintf("device %q: preemption %q must be workgroup or command", d.Name, d.Preemption), "devices", i, "preemption")
+		}
+		if d.Preemption != "workgroup" && d.Backend != "refgpu" {
+			return bad(fmt.Sprintf("device %q: preemption applies to refgpu only (%s preempts at command boundaries)", d.Name, d.Backend), "devices", i, "preemption")
+		}
+		if d.Regions != 0 && d.Backend != "reffpga" {
+			return bad(fmt.Sprintf("device %q: regions applies to reffpga only", d.Name), "devices", i, "regions")
+		}
+		if d.Regions < 0 || d.Regions > 64 {
+			return bad(fmt.Sprintf("device %q: regions %d must be 1 to 64", d.Name, d.Regions), "devices", i, "regions")
+		}
+		if d.VRAM != 0 && d.Backend == "refdsp" {
+			return bad(fmt.Sprintf("device %q: vram does not apply to refdsp (its TCM has a fixed size)", d.Name), "devices", i, "vram")
+		}
+		if d.CallBudget != 0 && d.Backend != "refdsp" {
+			return bad(fmt.Sprintf("device %q: call_budget applies to refdsp only", d.Name), "devices", i, "call_budget")
 		}
 		if err := d.Policy.check(); err != nil {
 			return bad(fmt.Sprintf("device %q: %v", d.Name, err), "devices", i, "policy")

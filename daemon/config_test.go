@@ -12,10 +12,12 @@ import (
 func TestDefaultConfiguration(t *testing.T) {
 	cfg, err := LoadConfig("")
 	require.NoError(t, err)
-	require.Len(t, cfg.Devices, 1)
+	require.Len(t, cfg.Devices, 3)
 	assert.Equal(t, "refgpu", cfg.Devices[0].Backend)
+	assert.Equal(t, "reffpga", cfg.Devices[1].Backend)
+	assert.Equal(t, "refdsp", cfg.Devices[2].Backend)
 	assert.Equal(t, 2*time.Millisecond, time.Duration(cfg.Devices[0].Policy.Slice))
-	assert.Len(t, cfg.Domains, 3)
+	assert.Len(t, cfg.Domains, 4)
 	assert.NotEmpty(t, cfg.RuntimeDir)
 	assert.True(t, strings.HasSuffix(cfg.Control.Socket, "/control.sock"))
 	assert.Equal(t, FileMode(0o600), cfg.Control.Mode)
@@ -57,6 +59,9 @@ domains:
 		{"profile zero instances", "devices:\n  - name: gpu0\n    backend: refgpu\nprofiles:\n  - name: p\n    device: gpu0\n    weight: 1\n", `line 5: profile "p": instances 0 must be at least 1`},
 		{"unknown profile", strings.Replace(good, "profile: half", "profile: whole", 1), `line 14: domain "a": unknown profile "whole"`},
 		{"both profile and weight", strings.Replace(good, "profile: half", "profile: half\n        weight: 3", 1), "give a profile or weight/memory, not both"},
+		{"regions on a gpu", "devices:\n  - name: gpu0\n    backend: refgpu\n    regions: 2\n", `line 4: device "gpu0": regions applies to reffpga only`},
+		{"vram on a dsp", "devices:\n  - name: dsp0\n    backend: refdsp\n    vram: 1MiB\n", `line 4: device "dsp0": vram does not apply to refdsp`},
+		{"preemption on an fpga", "devices:\n  - name: f\n    backend: reffpga\n    preemption: command\n", `preemption applies to refgpu only`},
 		{"non-loopback tcp", "control:\n  tcp: 0.0.0.0:7070\n", `line 2: control.tcp "0.0.0.0:7070": only loopback`},
 		{"not yaml", "devices: [", "bad.yaml:"},
 		{"wrong type", "devices: 3\n", "line 1: cannot unmarshal"},

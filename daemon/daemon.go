@@ -18,7 +18,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coprocd/coprocd/backends/gpu/sim"
+	dspsim "github.com/coprocd/coprocd/backends/dsp/sim"
+	fpgasim "github.com/coprocd/coprocd/backends/fpga/sim"
+	gpusim "github.com/coprocd/coprocd/backends/gpu/sim"
 	"github.com/coprocd/coprocd/clock"
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/mediator"
@@ -115,11 +117,23 @@ func (d *Daemon) addDevice(dc DeviceConfig) error {
 		if dc.Preemption == "command" {
 			pre = coproc.CommandBoundary
 		}
-		g, err := sim.New(sim.Config{Name: dc.Name, VRAMBytes: uint64(dc.VRAM), Preemption: pre})
+		g, err := gpusim.New(gpusim.Config{Name: dc.Name, VRAMBytes: uint64(dc.VRAM), Preemption: pre})
 		if err != nil {
 			return fmt.Errorf("device %q: %w", dc.Name, err)
 		}
 		b = g
+	case "reffpga":
+		f, err := fpgasim.New(fpgasim.Config{Name: dc.Name, Regions: dc.Regions, DDRBytes: uint64(dc.VRAM)})
+		if err != nil {
+			return fmt.Errorf("device %q: %w", dc.Name, err)
+		}
+		b = f
+	case "refdsp":
+		p, err := dspsim.New(dspsim.Config{Name: dc.Name, CallBudget: time.Duration(dc.CallBudget)})
+		if err != nil {
+			return fmt.Errorf("device %q: %w", dc.Name, err)
+		}
+		b = p
 	default:
 		return fmt.Errorf("device %q: unknown backend %q", dc.Name, dc.Backend)
 	}

@@ -104,17 +104,17 @@ func TestControlAPI(t *testing.T) {
 	var devs []api.Device
 	code, _ := r.call("GET", "/v1/devices", nil, &devs)
 	require.Equal(t, http.StatusOK, code)
-	require.Len(t, devs, 1)
-	assert.Equal(t, "gpu0", devs[0].Name)
-	assert.Equal(t, "gpu", devs[0].Class)
-	assert.Equal(t, "rrobin", devs[0].Policy.Name)
-	assert.Len(t, devs[0].VCoprocs, 3)
+	require.Len(t, devs, 3)
+	assert.Equal(t, []string{"dsp0", "fpga0", "gpu0"}, []string{devs[0].Name, devs[1].Name, devs[2].Name})
+	assert.Equal(t, []string{"dsp", "fpga", "gpu"}, []string{devs[0].Class, devs[1].Class, devs[2].Class})
+	assert.Equal(t, "rrobin", devs[2].Policy.Name)
+	assert.Len(t, devs[2].VCoprocs, 3)
 
 	var profs []api.Profile
 	r.call("GET", "/v1/profiles", nil, &profs)
-	require.Len(t, profs, 2)
-	assert.Equal(t, api.Profile{Name: "gpu0-1/2", Device: "gpu0", Weight: 2, Memory: 128 << 20, Instances: 2, Available: 1}, profs[0])
-	assert.Equal(t, 2, profs[1].Available, "two of four 1/4 instances taken")
+	require.Len(t, profs, 4)
+	assert.Equal(t, api.Profile{Name: "gpu0-1/2", Device: "gpu0", Weight: 2, Memory: 128 << 20, Instances: 2, Available: 1}, profs[2])
+	assert.Equal(t, 2, profs[3].Available, "two of four 1/4 instances taken")
 
 	// Create a domain through the API; profile instances drop.
 	var dom api.Domain
@@ -124,7 +124,7 @@ func TestControlAPI(t *testing.T) {
 	require.Len(t, dom.VCoprocs, 1)
 	assert.Equal(t, uint32(2), dom.VCoprocs[0].Weight)
 	r.call("GET", "/v1/profiles", nil, &profs)
-	assert.Equal(t, 0, profs[0].Available)
+	assert.Equal(t, 0, profs[2].Available)
 
 	// No instance left: a clear error, nothing created.
 	code, body = r.call("POST", "/v1/domains", api.DomainRequest{Name: "greedy", VCoprocs: []api.VCoprocRequest{{Device: "gpu0", Profile: "gpu0-1/2"}}}, nil)
@@ -132,7 +132,7 @@ func TestControlAPI(t *testing.T) {
 	assert.Contains(t, body, `profile \"gpu0-1/2\" has no available instances (2 of 2 in use)`)
 	var doms []api.Domain
 	r.call("GET", "/v1/domains", nil, &doms)
-	assert.Len(t, doms, 4)
+	assert.Len(t, doms, 5)
 
 	// Bad requests.
 	code, body = r.call("POST", "/v1/domains", map[string]any{"name": "x", "colour": "red"}, nil)
@@ -153,7 +153,7 @@ func TestControlAPI(t *testing.T) {
 	// Stats and metrics.
 	var st api.Stats
 	r.call("GET", "/v1/stats", nil, &st)
-	assert.Len(t, st.Domains, 4)
+	assert.Len(t, st.Domains, 5)
 	assert.Positive(t, st.UptimeNs)
 	code, metrics := r.call("GET", "/metrics", nil, nil)
 	require.Equal(t, http.StatusOK, code)
@@ -165,7 +165,7 @@ func TestControlAPI(t *testing.T) {
 	code, _ = r.call("DELETE", "/v1/domains/tenant", nil, nil)
 	assert.Equal(t, http.StatusNoContent, code)
 	r.call("GET", "/v1/profiles", nil, &profs)
-	assert.Equal(t, 1, profs[0].Available)
+	assert.Equal(t, 1, profs[2].Available)
 	code, body = r.call("DELETE", "/v1/domains/tenant", nil, nil)
 	assert.Equal(t, http.StatusNotFound, code)
 	assert.Contains(t, body, `no domain \"tenant\"`)

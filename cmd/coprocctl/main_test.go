@@ -60,6 +60,8 @@ func TestCommands(t *testing.T) {
 	assert.Contains(t, out, "DEVICE")
 	assert.Contains(t, out, "gpu0")
 	assert.Contains(t, out, "coprocd-refgpu")
+	assert.Contains(t, out, "coprocd-reffpga")
+	assert.Contains(t, out, "coprocd-refdsp")
 
 	out, err = ctl(t, sock, "profiles")
 	require.NoError(t, err)
@@ -73,7 +75,7 @@ func TestCommands(t *testing.T) {
 	require.NoError(t, err)
 	var doms []api.Domain
 	require.NoError(t, json.Unmarshal([]byte(out), &doms))
-	assert.Len(t, doms, 4)
+	assert.Len(t, doms, 5)
 
 	_, err = ctl(t, sock, "domains", "create", "tenant")
 	assert.EqualError(t, err, `domain "tenant" exists`, "the daemon's error, unchanged")
@@ -101,7 +103,7 @@ func TestCommands(t *testing.T) {
 	require.NoError(t, err)
 	var rows []topRow
 	require.NoError(t, json.Unmarshal([]byte(out), &rows))
-	assert.Len(t, rows, 4)
+	assert.Len(t, rows, 6)
 
 	require.NoError(t, ctlErr(ctl(t, sock, "detach", "tenant", "gpu0")))
 	require.NoError(t, ctlErr(ctl(t, sock, "domains", "delete", "tenant")))
