@@ -111,6 +111,9 @@ type VCoprocSpec struct {
 	Profile string `yaml:"profile" json:"profile,omitempty"`
 	Weight  uint32 `yaml:"weight" json:"weight,omitempty"`
 	Memory  Size   `yaml:"memory" json:"memory,omitempty"`
+	// VFIOUser exposes the vcoproc to a virtual machine as a PCI device on
+	// a vfio-user socket: <runtime_dir>/vfio-user/<domain>-<device>.sock.
+	VFIOUser bool `yaml:"vfio_user" json:"vfio_user,omitempty"`
 }
 
 // Defaults.

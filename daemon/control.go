@@ -235,7 +235,7 @@ func (d *Daemon) apiDomain(name string) api.Domain {
 		s := vc.Stats()
 		a.VCoprocs = append(a.VCoprocs, api.VCoproc{
 			Name: vc.Name(), Device: vc.Device(), Profile: profileOf[vc.Device()], Weight: vc.Params().Weight,
-			Memory: d.quotaOf(ds.spec, vc.Device()), State: vc.State().String(),
+			Memory: d.quotaOf(ds.spec, vc.Device()), State: vc.State().String(), VFIOUser: d.vfioSocketOf(vc.Name()),
 			Stats: api.VCoprocStats{Jobs: s.Jobs, JobsDone: s.JobsDone, JobsFailed: s.JobsFailed, Timeouts: s.Timeouts,
 				Refused: s.Refused, Denied: s.Denied, AccessErrors: s.AccessErrors, Faults: s.Faults,
 				SwitchesIn: s.SwitchesIn, BusyNs: int64(s.Busy), MemoryUsed: vc.MemoryUsed(),
@@ -259,7 +259,7 @@ func (d *Daemon) quotaOf(spec DomainSpec, device string) uint64 {
 }
 
 func specOf(req api.VCoprocRequest) VCoprocSpec {
-	return VCoprocSpec{Device: req.Device, Profile: req.Profile, Weight: req.Weight, Memory: Size(req.Memory)}
+	return VCoprocSpec{Device: req.Device, Profile: req.Profile, Weight: req.Weight, Memory: Size(req.Memory), VFIOUser: req.VFIOUser}
 }
 
 func (d *Daemon) postDomain(w http.ResponseWriter, r *http.Request) {
@@ -327,6 +327,12 @@ func (d *Daemon) postVCoproc(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("domain %q: %w", name, err))
 		return
 	}
+	if v.VFIOUser {
+		if err := d.exposeVFIOUser(name, v.Device); err != nil {
+			writeError(w, http.StatusInternalServerError, fmt.Errorf("domain %q: vcoproc on %q attached but not exposed: %w", name, v.Device, err))
+			return
+		}
+	}
 	ds.spec.VCoprocs = append(ds.spec.VCoprocs, v)
 	if ds.source == "api" {
 		if err := d.saveState(); err != nil {
@@ -350,6 +356,9 @@ func (d *Daemon) deleteVCoproc(w http.ResponseWriter, r *http.Request) {
 	for i, v := range ds.spec.VCoprocs {
 		if v.Device != device {
 			continue
+		}
+		if err := d.unexposeVFIOUser(name + "/" + device); err != nil {
+			d.log.Warn("stopping vfio-user", "vcoproc", name+"/"+device, "err", err)
 		}
 		for _, vc := range dom.VCoprocs() {
 			if vc.Device() == device {
@@ -432,4 +441,11 @@ func meanNs(l mediator.Latency) int64 {
 		return int64(l.Sum) / int64(n)
 	}
 	return 0
+}
+
+func (d *Daemon) vfioSocketOf(vcoproc string) string {
+	if e, ok := d.vfio[vcoproc]; ok {
+		return e.socket
+	}
+	return ""
 }

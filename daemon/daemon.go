@@ -38,6 +38,8 @@ type Daemon struct {
 	profiles map[string]*profileState
 	domains  map[string]*domainState
 	state    *stateStore
+	vfio     map[string]*vfioExposure // by "domain/device"
+	running  bool                     // Run has made the runtime directory
 }
 
 type device struct {
@@ -67,7 +69,8 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{log: log, m: m, cfg: cfg, devices: map[string]*device{}, profiles: map[string]*profileState{}, domains: map[string]*domainState{}}
+	d := &Daemon{log: log, m: m, cfg: cfg, devices: map[string]*device{}, profiles: map[string]*profileState{}, domains: map[string]*domainState{},
+		vfio: map[string]*vfioExposure{}}
 	for _, dc := range cfg.Devices {
 		if err := d.addDevice(dc); err != nil {
 			return nil, err
@@ -207,6 +210,18 @@ func (d *Daemon) createDomain(spec DomainSpec, source string) (err error) {
 			taken = append(taken, p)
 		}
 	}
+	if d.running {
+		for _, v := range spec.VCoprocs {
+			if v.VFIOUser {
+				if err := d.exposeVFIOUser(spec.Name, v.Device); err != nil {
+					for _, w := range spec.VCoprocs {
+						_ = d.unexposeVFIOUser(spec.Name + "/" + w.Device)
+					}
+					return err
+				}
+			}
+		}
+	}
 	d.domains[spec.Name] = &domainState{spec: spec, source: source}
 	return nil
 }
@@ -246,6 +261,11 @@ func (d *Daemon) destroyDomain(name string) error {
 	ds, ok := d.domains[name]
 	if !ok {
 		return fmt.Errorf("no domain %q", name)
+	}
+	for _, v := range ds.spec.VCoprocs {
+		if err := d.unexposeVFIOUser(name + "/" + v.Device); err != nil {
+			d.log.Warn("stopping vfio-user", "vcoproc", name+"/"+v.Device, "err", err)
+		}
 	}
 	if err := d.m.DestroyDomain(name); err != nil {
 		return err

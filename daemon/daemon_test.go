@@ -240,3 +240,33 @@ func TestCorruptStateIsAClearError(t *testing.T) {
 	assert.Contains(t, err.Error(), "is corrupt")
 	assert.Contains(t, err.Error(), "move it aside")
 }
+
+// TestVFIOUserExposure: a vcoproc asked for with vfio_user gets a socket a
+// VMM can connect to, listed by the API, and gone with its domain.
+func TestVFIOUserExposure(t *testing.T) {
+	cfg := testConfig(t)
+	r := start(t, cfg)
+	var dom api.Domain
+	code, body := r.call("POST", "/v1/domains", api.DomainRequest{Name: "vm1", VCoprocs: []api.VCoprocRequest{{Device: "gpu0", Weight: 1, VFIOUser: true}}}, &dom)
+	require.Equal(t, http.StatusCreated, code, body)
+	require.Len(t, dom.VCoprocs, 1)
+	sock := dom.VCoprocs[0].VFIOUser
+	assert.Equal(t, filepath.Join(cfg.RuntimeDir, "vfio-user", "vm1-gpu0.sock"), sock)
+	c, err := net.Dial("unix", sock)
+	require.NoError(t, err, "a VMM can connect")
+	c.Close()
+
+	code, _ = r.call("DELETE", "/v1/domains/vm1", nil, nil)
+	require.Equal(t, http.StatusNoContent, code)
+	_, err = os.Stat(sock)
+	assert.True(t, os.IsNotExist(err), "the socket goes with the domain")
+
+	// Restored domains are exposed again after a restart.
+	code, body = r.call("POST", "/v1/domains", api.DomainRequest{Name: "vm2", VCoprocs: []api.VCoprocRequest{{Device: "gpu0", Weight: 1, VFIOUser: true}}}, nil)
+	require.Equal(t, http.StatusCreated, code, body)
+	require.NoError(t, r.stop())
+	start(t, cfg)
+	c, err = net.Dial("unix", filepath.Join(cfg.RuntimeDir, "vfio-user", "vm2-gpu0.sock"))
+	require.NoError(t, err)
+	c.Close()
+}

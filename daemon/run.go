@@ -42,6 +42,20 @@ func (d *Daemon) Run(ctx context.Context, reload func() (*Config, error)) error 
 		listeners = append(listeners, tl)
 	}
 
+	d.mu.Lock()
+	d.running = true
+	err = d.exposeConfigured()
+	d.mu.Unlock()
+	if err != nil {
+		for _, l := range listeners {
+			l.Close()
+		}
+		d.mu.Lock()
+		_ = d.closeVFIOUser()
+		d.mu.Unlock()
+		return err
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector{d}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h := d.handler(reg)
@@ -93,6 +107,11 @@ loop:
 			runErr = fmt.Errorf("control API: %w", err)
 		}
 	}
+	d.mu.Lock()
+	if err := d.closeVFIOUser(); err != nil {
+		d.log.Warn("stopping vfio-user servers", "err", err)
+	}
+	d.mu.Unlock()
 	d.drain(time.Duration(d.cfg.Grace))
 	stopDevices()
 	if err := waitDevices(); err != nil && runErr == nil {

@@ -77,13 +77,15 @@ type Domain struct {
 
 // VCoproc is one domain's virtual coprocessor on one device.
 type VCoproc struct {
-	Name    string       `json:"name"`
-	Device  string       `json:"device"`
-	Profile string       `json:"profile,omitempty"`
-	Weight  uint32       `json:"weight"`
-	Memory  uint64       `json:"memory_quota_bytes"`
-	State   string       `json:"state"`
-	Stats   VCoprocStats `json:"stats"`
+	Name    string `json:"name"`
+	Device  string `json:"device"`
+	Profile string `json:"profile,omitempty"`
+	Weight  uint32 `json:"weight"`
+	Memory  uint64 `json:"memory_quota_bytes"`
+	State   string `json:"state"`
+	// VFIOUser is the vfio-user socket a VM attaches to, when exposed.
+	VFIOUser string       `json:"vfio_user_socket,omitempty"`
+	Stats    VCoprocStats `json:"stats"`
 }
 
 // VCoprocStats are a vcoproc's counters.
@@ -122,6 +124,8 @@ type VCoprocRequest struct {
 	Profile string `json:"profile,omitempty"`
 	Weight  uint32 `json:"weight,omitempty"`
 	Memory  uint64 `json:"memory_bytes,omitempty"`
+	// VFIOUser exposes the vcoproc on a vfio-user socket for a VM.
+	VFIOUser bool `json:"vfio_user,omitempty"`
 }
 
 // Switch is one context switch of a device's trace.
