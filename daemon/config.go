@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/coprocd/coprocd/daemon/api"
+	"github.com/coprocd/coprocd/isolation/cgroupdev"
 )
 
 // DefaultConfigYAML is the configuration coprocd runs on when given none: a
@@ -35,8 +36,12 @@ type Config struct {
 	Watchdog Duration       `yaml:"watchdog"`
 	Grace    Duration       `yaml:"shutdown_grace"`
 	Devices  []DeviceConfig `yaml:"devices"`
-	Profiles []Profile      `yaml:"profiles"`
-	Domains  []DomainSpec   `yaml:"domains"`
+	// NVML, when enabled, puts the machine's NVIDIA GPUs under coprocd:
+	// discovery, MIG instances and time-slice shares for domains (their
+	// "gpus"), accounting. See docs/nvml.md.
+	NVML     NVMLConfig   `yaml:"nvml"`
+	Profiles []Profile    `yaml:"profiles"`
+	Domains  []DomainSpec `yaml:"domains"`
 }
 
 // ControlConfig is the control API's socket.
@@ -52,6 +57,14 @@ type ControlConfig struct {
 	// TCP, when set, also serves the API on this loopback address
 	// (e.g. 127.0.0.1:7070). Non-loopback addresses are refused.
 	TCP string `yaml:"tcp"`
+}
+
+// NVMLConfig enables the NVIDIA backend.
+type NVMLConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// ProcRoot and DevRoot locate /proc (devices, nvidia-caps) and /dev.
+	ProcRoot string `yaml:"proc_root"`
+	DevRoot  string `yaml:"dev_root"`
 }
 
 // DeviceConfig is one physical coprocessor.
@@ -102,6 +115,22 @@ type DomainSpec struct {
 	UID      *uint32       `yaml:"uid" json:"uid,omitempty"`
 	GID      *uint32       `yaml:"gid" json:"gid,omitempty"`
 	VCoprocs []VCoprocSpec `yaml:"vcoprocs" json:"vcoprocs"`
+	// GPUs are NVIDIA GPUs given to the domain through NVML: a MIG profile
+	// (1g.5gb) or a time-slice share (ts-1/2) of the GPU named by UUID or
+	// index.
+	GPUs []GPUSpec `yaml:"gpus" json:"gpus,omitempty"`
+	// Cgroup is the domain's cgroup v2 directory (a container's). When set,
+	// coprocd attaches a device filter that lets processes in it open
+	// exactly the domain's device nodes: those of its GPUs plus
+	// DeviceNodes ("c 1:3 rw"). See docs/isolation.md.
+	Cgroup      string   `yaml:"cgroup" json:"cgroup,omitempty"`
+	DeviceNodes []string `yaml:"device_nodes" json:"device_nodes,omitempty"`
+}
+
+// GPUSpec is one NVIDIA GPU share of a domain.
+type GPUSpec struct {
+	GPU     string `yaml:"gpu" json:"gpu"`
+	Profile string `yaml:"profile" json:"profile"`
 }
 
 // VCoprocSpec is one vcoproc of a domain: a device and either a profile or
@@ -303,6 +332,22 @@ func (c *Config) validate() error {
 			return bad(fmt.Sprintf("domain %q is defined twice", d.Name), "domains", i, "name")
 		}
 		domains[d.Name] = true
+		if len(d.GPUs) > 0 && !c.NVML.Enabled {
+			return bad(fmt.Sprintf("domain %q asks for NVIDIA GPUs but nvml.enabled is false", d.Name), "domains", i, "gpus")
+		}
+		for j, g := range d.GPUs {
+			if g.GPU == "" || g.Profile == "" {
+				return bad(fmt.Sprintf("domain %q: a GPU needs gpu (UUID or index) and profile", d.Name), "domains", i, "gpus", j)
+			}
+		}
+		for j, n := range d.DeviceNodes {
+			if _, err := cgroupdev.ParseRule(n); err != nil {
+				return bad(fmt.Sprintf("domain %q: device node %q: %v", d.Name, n, err), "domains", i, "device_nodes", j)
+			}
+		}
+		if d.Cgroup != "" && !filepath.IsAbs(d.Cgroup) {
+			return bad(fmt.Sprintf("domain %q: cgroup %q must be an absolute path", d.Name, d.Cgroup), "domains", i, "cgroup")
+		}
 		seen := map[string]bool{}
 		for j, v := range d.VCoprocs {
 			if err := v.check(devices, profiles); err != nil {

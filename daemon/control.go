@@ -133,6 +133,12 @@ func (d *Daemon) deviceList() []api.Device {
 		}
 		out = append(out, a)
 	}
+	if d.nvml != nil {
+		for _, g := range d.nvml.GPUs() {
+			out = append(out, api.Device{Name: fmt.Sprintf("nvidia%d", g.Index), Class: "gpu", Model: g.Name, Backend: "nvml",
+				Memory: g.MemoryBytes, VCoprocs: []string{}, Stats: api.DeviceStats{UptimeNs: int64(uptime)}})
+		}
+	}
 	return out
 }
 
@@ -222,7 +228,16 @@ func (d *Daemon) domainList() []api.Domain {
 
 func (d *Daemon) apiDomain(name string) api.Domain {
 	ds := d.domains[name]
-	a := api.Domain{Name: name, Source: ds.source, UID: ds.spec.UID, GID: ds.spec.GID, VCoprocs: []api.VCoproc{}}
+	a := api.Domain{Name: name, Source: ds.source, UID: ds.spec.UID, GID: ds.spec.GID, VCoprocs: []api.VCoproc{},
+		Cgroup: ds.spec.Cgroup, Isolation: ds.iso.status(ds.spec.Cgroup)}
+	if ds.iso != nil {
+		for _, r := range ds.iso.rules {
+			a.Nodes = append(a.Nodes, r.String())
+		}
+		for _, g := range ds.iso.gpus {
+			a.GPUs = append(a.GPUs, api.GPU{ID: g.ID, UUID: g.GPU, Profile: g.Profile, Memory: g.MemoryBytes})
+		}
+	}
 	dom, ok := d.m.Domain(name)
 	if !ok {
 		return a
@@ -267,7 +282,10 @@ func (d *Daemon) postDomain(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	spec := DomainSpec{Name: req.Name, UID: req.UID, GID: req.GID}
+	spec := DomainSpec{Name: req.Name, UID: req.UID, GID: req.GID, Cgroup: req.Cgroup, DeviceNodes: req.DeviceNodes}
+	for _, g := range req.GPUs {
+		spec.GPUs = append(spec.GPUs, GPUSpec{GPU: g.GPU, Profile: g.Profile})
+	}
 	for _, v := range req.VCoprocs {
 		spec.VCoprocs = append(spec.VCoprocs, specOf(v))
 	}

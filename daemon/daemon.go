@@ -20,6 +20,7 @@ import (
 
 	dspsim "github.com/coprocd/coprocd/backends/dsp/sim"
 	fpgasim "github.com/coprocd/coprocd/backends/fpga/sim"
+	"github.com/coprocd/coprocd/backends/gpu/nvml"
 	gpusim "github.com/coprocd/coprocd/backends/gpu/sim"
 	"github.com/coprocd/coprocd/clock"
 	"github.com/coprocd/coprocd/coproc"
@@ -40,6 +41,10 @@ type Daemon struct {
 	state    *stateStore
 	vfio     map[string]*vfioExposure // by "domain/device"
 	running  bool                     // Run has made the runtime directory
+
+	nvml         *nvml.Manager // nil unless nvml.enabled
+	probed       bool          // probeIsolation has run
+	isolationErr error         // why device filters cannot be used here
 }
 
 type device struct {
@@ -57,6 +62,7 @@ type profileState struct {
 type domainState struct {
 	spec   DomainSpec
 	source string // "config" or "api"
+	iso    *isolation
 }
 
 // New builds a daemon from a configuration: devices, policies, profiles,
@@ -78,6 +84,14 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 	}
 	for _, p := range cfg.Profiles {
 		d.profiles[p.Name] = &profileState{Profile: p}
+	}
+	if err := d.setupNVML(); err != nil {
+		return nil, err
+	}
+	for _, ds := range cfg.Domains {
+		if ds.Cgroup != "" {
+			d.probeIsolationOnce()
+		}
 	}
 	d.state = newStateStore(cfg.StateDir)
 	saved, err := d.state.load()
@@ -189,18 +203,27 @@ func (d *Daemon) createDomain(spec DomainSpec, source string) (err error) {
 	if _, dup := d.domains[spec.Name]; dup {
 		return fmt.Errorf("domain %q exists", spec.Name)
 	}
+	if spec.Cgroup != "" {
+		d.probeIsolationOnce()
+	}
 	if _, err := d.m.CreateDomain(spec.Name); err != nil {
 		return err
 	}
 	var taken []*profileState
+	var iso *isolation
 	defer func() {
 		if err != nil {
 			for _, p := range taken {
 				p.used--
 			}
+			d.release(iso)
 			_ = d.m.DestroyDomain(spec.Name)
 		}
 	}()
+	iso, err = d.isolate(spec)
+	if err != nil {
+		return err
+	}
 	for _, v := range spec.VCoprocs {
 		p, err := d.attach(spec.Name, v)
 		if err != nil {
@@ -222,7 +245,7 @@ func (d *Daemon) createDomain(spec DomainSpec, source string) (err error) {
 			}
 		}
 	}
-	d.domains[spec.Name] = &domainState{spec: spec, source: source}
+	d.domains[spec.Name] = &domainState{spec: spec, source: source, iso: iso}
 	return nil
 }
 
@@ -270,6 +293,7 @@ func (d *Daemon) destroyDomain(name string) error {
 	if err := d.m.DestroyDomain(name); err != nil {
 		return err
 	}
+	d.release(ds.iso)
 	for _, v := range ds.spec.VCoprocs {
 		if p := d.profiles[v.Profile]; p != nil {
 			p.used--

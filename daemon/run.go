@@ -68,6 +68,7 @@ func (d *Daemon) Run(ctx context.Context, reload func() (*Config, error)) error 
 
 	devCtx, stopDevices := context.WithCancel(context.Background())
 	waitDevices := d.runDevices(devCtx)
+	go d.watchFilters(devCtx)
 
 	serveErr := make(chan error, len(listeners))
 	for _, l := range listeners {

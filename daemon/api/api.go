@@ -73,6 +73,21 @@ type Domain struct {
 	UID      *uint32   `json:"uid,omitempty"`
 	GID      *uint32   `json:"gid,omitempty"`
 	VCoprocs []VCoproc `json:"vcoprocs"`
+	// Cgroup and Isolation: "enforced" when a device filter holds the
+	// cgroup to the domain's nodes, "off: <why>" when it could not be
+	// attached; empty without a cgroup.
+	Cgroup    string   `json:"cgroup,omitempty"`
+	Isolation string   `json:"isolation,omitempty"`
+	Nodes     []string `json:"device_nodes,omitempty"`
+	GPUs      []GPU    `json:"gpus,omitempty"`
+}
+
+// GPU is an NVIDIA GPU share a domain holds through NVML.
+type GPU struct {
+	ID      string `json:"id"`
+	UUID    string `json:"uuid"`
+	Profile string `json:"profile"`
+	Memory  uint64 `json:"memory_bytes"`
 }
 
 // VCoproc is one domain's virtual coprocessor on one device.
@@ -111,10 +126,20 @@ type VCoprocStats struct {
 
 // DomainRequest creates a domain.
 type DomainRequest struct {
-	Name     string           `json:"name"`
-	UID      *uint32          `json:"uid,omitempty"`
-	GID      *uint32          `json:"gid,omitempty"`
-	VCoprocs []VCoprocRequest `json:"vcoprocs"`
+	Name        string           `json:"name"`
+	UID         *uint32          `json:"uid,omitempty"`
+	GID         *uint32          `json:"gid,omitempty"`
+	VCoprocs    []VCoprocRequest `json:"vcoprocs"`
+	GPUs        []GPURequest     `json:"gpus,omitempty"`
+	Cgroup      string           `json:"cgroup,omitempty"`
+	DeviceNodes []string         `json:"device_nodes,omitempty"`
+}
+
+// GPURequest asks for an NVIDIA GPU share: a MIG profile (1g.5gb) or a
+// time-slice share (ts-1/2) of the GPU named by UUID or index.
+type GPURequest struct {
+	GPU     string `json:"gpu"`
+	Profile string `json:"profile"`
 }
 
 // VCoprocRequest attaches a vcoproc: a profile, or a weight and a memory
