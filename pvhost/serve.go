@@ -1,0 +1,302 @@
+package pvhost
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/coprocd/coprocd/frontend/pvwire"
+	"github.com/coprocd/coprocd/iommu"
+	"github.com/coprocd/coprocd/mediator"
+	"github.com/coprocd/coprocd/spec"
+)
+
+// response is a response waiting for room in the response ring.
+type response struct {
+	event  bool
+	tag    uint64
+	status uint32
+	value  uint64
+	dev    uint16
+	kind   uint8
+	job    uint64
+	text   string
+}
+
+// requestsPerRound bounds the requests handled between two looks at the
+// events and the socket-driven end of the session.
+const requestsPerRound = 64
+
+// serve is the session's data path: it consumes requests, answers them,
+// forwards events, and sleeps on the doorbell when there is nothing to do
+// after PollWindow of busy polling.
+func (ss *session) serve() {
+	cfg := &ss.s.cfg
+	lastWork := time.Now()
+	ss.lastDrain = lastWork
+	for ss.ctx.Err() == nil {
+		progress, err := ss.round()
+		if err != nil {
+			ss.end(spec.PVStatusProtocol, err.Error())
+			break
+		}
+		if progress {
+			lastWork = time.Now()
+			continue
+		}
+		if cfg.PollWindow > 0 && time.Since(lastWork) < cfg.PollWindow {
+			continue // busy: poll the ring again
+		}
+		// Going to sleep: ask the guest for a kick on its next request
+		// (and, with responses waiting, on its next consumption), then look
+		// once more, then sleep. Jobs in flight bound the sleep so their
+		// ends are collected; waiting responses bound it by the stall limit.
+		timeout := time.Duration(-1)
+		if ss.busy() {
+			timeout = cfg.EventPoll
+		}
+		if len(ss.backlog) > 0 {
+			room, err := ss.rsp.WantSpace(pvwire.MessageSlots(ss.backlog[0].typ(), ss.backlog[0].text))
+			if err != nil {
+				ss.end(spec.PVStatusProtocol, err.Error())
+				break
+			}
+			if room {
+				continue
+			}
+			left := cfg.StallTimeout - time.Since(ss.stallSince)
+			if timeout < 0 || left < timeout {
+				timeout = max(left, 0)
+			}
+		}
+		if ss.req.Arm() || ss.events.Load() {
+			continue
+		}
+		if _, err := pvwire.Wait(ss.doorbell, timeout); err != nil {
+			ss.end(spec.PVStatusInternal, fmt.Sprintf("waiting on the doorbell: %v", err))
+			break
+		}
+		ss.events.Store(true) // collect events after every sleep
+		lastWork = time.Now()
+	}
+}
+
+func (r *response) typ() spec.PVType {
+	if r.event {
+		return spec.PVEvent
+	}
+	return spec.PVResult
+}
+
+// busy reports whether any of the session's vcoprocs has work in flight.
+func (ss *session) busy() bool {
+	for _, vc := range ss.vcs {
+		st := vc.Stats()
+		if st.Jobs > st.JobsDone+st.JobsFailed+st.Timeouts || vc.State() != mediator.Sleeping {
+			return true
+		}
+	}
+	return false
+}
+
+// round does one pass of work and reports whether anything happened. An
+// error means the guest broke the protocol.
+func (ss *session) round() (bool, error) {
+	progress := false
+	// Responses that did not fit first, in order.
+	for len(ss.backlog) > 0 {
+		r := &ss.backlog[0]
+		err := ss.put(r)
+		if errors.Is(err, pvwire.ErrRingFull) {
+			break
+		}
+		if err != nil {
+			return progress, err
+		}
+		ss.backlog[0] = response{}
+		ss.backlog = ss.backlog[1:]
+		ss.stallSince = time.Now()
+		progress = true
+	}
+	if len(ss.backlog) > 0 && time.Since(ss.stallSince) > ss.s.cfg.StallTimeout {
+		ss.end(spec.PVStatusStalled, fmt.Sprintf("the guest stopped consuming responses: %d waiting, its response ring full for %v", len(ss.backlog), time.Since(ss.stallSince).Round(time.Millisecond)))
+		return progress, nil
+	}
+	// Events, when interrupted or every EventPoll.
+	if ss.events.Swap(false) || time.Since(ss.lastDrain) >= ss.s.cfg.EventPoll {
+		ss.lastDrain = time.Now()
+		for i, vc := range ss.vcs {
+			for _, e := range vc.Events() {
+				ss.event(uint16(i), e)
+				progress = true
+			}
+		}
+	}
+	// Requests, while the responses keep up: a guest that does not consume
+	// its responses gets no more requests served.
+	for i := 0; i < requestsPerRound && len(ss.backlog) == 0 && ss.ctx.Err() == nil; i++ {
+		msg, err := ss.req.Next()
+		if err != nil {
+			return progress, err
+		}
+		if msg == nil {
+			break
+		}
+		ss.handleRequest(msg)
+		progress = true
+	}
+	kick := ss.req.Publish()
+	if ss.rsp.Publish() {
+		kick = true
+	}
+	if kick {
+		if err := pvwire.Kick(ss.intr); err != nil {
+			return progress, fmt.Errorf("kicking the interrupt eventfd: %w", err)
+		}
+	}
+	return progress, nil
+}
+
+func (ss *session) put(r *response) error {
+	if r.event {
+		return ss.rsp.PutEvent(r.dev, r.kind, r.status, r.job, r.value, r.text)
+	}
+	return ss.rsp.PutResult(r.tag, r.status, r.value, r.text)
+}
+
+// emit sends a response, or queues it while the ring is full. A queue over
+// its bound ends the session.
+func (ss *session) emit(r response) {
+	if len(ss.backlog) == 0 {
+		err := ss.put(&r)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, pvwire.ErrRingFull) {
+			ss.end(spec.PVStatusProtocol, err.Error())
+			return
+		}
+		ss.stallSince = time.Now()
+	}
+	if len(ss.backlog) >= ss.s.cfg.MaxPending {
+		ss.end(spec.PVStatusStalled, fmt.Sprintf("the guest stopped consuming responses: %d responses waiting, the limit is %d", len(ss.backlog)+1, ss.s.cfg.MaxPending))
+		return
+	}
+	ss.backlog = append(ss.backlog, r)
+}
+
+func (ss *session) result(tag uint64, status uint32, value uint64, err error) {
+	r := response{tag: tag, status: status, value: value}
+	if err != nil {
+		r.text = err.Error()
+	}
+	ss.emit(r)
+}
+
+var eventKinds = map[mediator.EventKind]uint8{
+	mediator.EventFence: spec.PVEventFence, mediator.EventJobDone: spec.PVEventJobDone,
+	mediator.EventJobFailed: spec.PVEventJobFailed, mediator.EventRefused: spec.PVEventRefused,
+	mediator.EventTimeout: spec.PVEventTimeout,
+}
+
+func (ss *session) event(dev uint16, e mediator.Event) {
+	r := response{event: true, dev: dev, kind: eventKinds[e.Kind], job: e.Job, value: e.Value}
+	if r.kind == 0 {
+		return // a kind this protocol version does not know
+	}
+	switch e.Kind {
+	case mediator.EventJobFailed, mediator.EventTimeout:
+		r.status = spec.PVStatusJobFailed
+	case mediator.EventRefused:
+		r.status = spec.PVStatusRefused
+	}
+	if e.Err != nil {
+		r.text = e.Err.Error()
+	}
+	ss.emit(r)
+}
+
+func (ss *session) handleRequest(msg []byte) {
+	r, err := pvwire.DecodeRequest(msg)
+	if err != nil {
+		status := uint32(spec.PVStatusMalformed)
+		var de *pvwire.DecodeError
+		if errors.As(err, &de) {
+			status = de.Status
+		}
+		ss.result(r.Tag, status, 0, err)
+		return
+	}
+	if r.Type == spec.PVPing {
+		ss.result(r.Tag, spec.PVStatusOK, 0, nil)
+		return
+	}
+	if int(r.Dev) >= len(ss.vcs) {
+		ss.result(r.Tag, spec.PVStatusNoDevice, 0, fmt.Errorf("pv: device index %d: the session has %d devices", r.Dev, len(ss.vcs)))
+		return
+	}
+	vc := ss.vcs[r.Dev]
+	switch r.Type {
+	case spec.PVRegRead, spec.PVRegWrite:
+		v, err := vc.Access(r.Offset, r.Size, r.Type == spec.PVRegWrite, r.Value)
+		if err != nil {
+			ss.result(r.Tag, spec.PVStatusAccess, 0, err)
+			return
+		}
+		ss.result(r.Tag, spec.PVStatusOK, v, nil)
+	case spec.PVSubmit:
+		ss.words = ss.words[:0]
+		for i := 0; i < len(r.Words); i += 8 {
+			ss.words = append(ss.words, le64(r.Words[i:]))
+		}
+		ss.submit(vc, r.Tag)
+	case spec.PVSubmitIndirect:
+		if ss.caps&spec.PVCapSubmitIndirect == 0 {
+			ss.result(r.Tag, spec.PVStatusUnsupported, 0, errors.New("pv: SUBMIT_INDIRECT was not negotiated"))
+			return
+		}
+		if r.Count > ss.maxWords[r.Dev] {
+			ss.result(r.Tag, spec.PVStatusRefused, 0, fmt.Errorf("SUBMIT_INDIRECT of %d words: device %q takes at most %d", r.Count, vc.Device(), ss.maxWords[r.Dev]))
+			return
+		}
+		words, err := ss.readWords(r.IOVA, r.Count, ss.words)
+		ss.words = words
+		if err != nil {
+			ss.result(r.Tag, spec.PVStatusDescriptor, 0, err)
+			return
+		}
+		ss.submit(vc, r.Tag)
+	case spec.PVAllocDevMem, spec.PVFreeDevMem:
+		if ss.caps&spec.PVCapDeviceMemory == 0 {
+			ss.result(r.Tag, spec.PVStatusUnsupported, 0, errors.New("pv: device memory was not negotiated"))
+			return
+		}
+		key := devmemKey{dev: int(r.Dev), iova: r.IOVA}
+		if r.Type == spec.PVAllocDevMem {
+			err = vc.AllocDeviceMemory(r.IOVA, r.Bytes, iommu.Perm(r.Perm))
+		} else {
+			err = vc.FreeDeviceMemory(r.IOVA)
+		}
+		if err != nil {
+			ss.result(r.Tag, spec.PVStatusDeviceMem, 0, err)
+			return
+		}
+		ss.devmemMu.Lock()
+		if r.Type == spec.PVAllocDevMem {
+			ss.devmem[key] = true
+		} else {
+			delete(ss.devmem, key)
+		}
+		ss.devmemMu.Unlock()
+		ss.result(r.Tag, spec.PVStatusOK, 0, nil)
+	}
+}
+
+func (ss *session) submit(vc *mediator.VCoproc, tag uint64) {
+	job, err := vc.Submit(ss.words)
+	if err != nil {
+		ss.result(tag, spec.PVStatusRefused, 0, err)
+		return
+	}
+	ss.result(tag, spec.PVStatusOK, job, nil)
+}
