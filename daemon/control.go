@@ -230,6 +230,10 @@ func (d *Daemon) apiDomain(name string) api.Domain {
 	ds := d.domains[name]
 	a := api.Domain{Name: name, Source: ds.source, UID: ds.spec.UID, GID: ds.spec.GID, VCoprocs: []api.VCoproc{},
 		Cgroup: ds.spec.Cgroup, Isolation: ds.iso.status(ds.spec.Cgroup)}
+	if e, ok := d.pv[name]; ok {
+		a.Socket = e.socket
+		a.Sessions = len(e.srv.Sessions())
+	}
 	if ds.iso != nil {
 		for _, r := range ds.iso.rules {
 			a.Nodes = append(a.Nodes, r.String())
@@ -352,6 +356,7 @@ func (d *Daemon) postVCoproc(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ds.spec.VCoprocs = append(ds.spec.VCoprocs, v)
+	d.refreshPV(name)
 	if ds.source == "api" {
 		if err := d.saveState(); err != nil {
 			writeError(w, http.StatusInternalServerError, err)
@@ -390,6 +395,7 @@ func (d *Daemon) deleteVCoproc(w http.ResponseWriter, r *http.Request) {
 			p.used--
 		}
 		ds.spec.VCoprocs = append(ds.spec.VCoprocs[:i], ds.spec.VCoprocs[i+1:]...)
+		d.refreshPV(name)
 		if ds.source == "api" {
 			if err := d.saveState(); err != nil {
 				writeError(w, http.StatusInternalServerError, err)

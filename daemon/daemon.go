@@ -40,6 +40,7 @@ type Daemon struct {
 	domains  map[string]*domainState
 	state    *stateStore
 	vfio     map[string]*vfioExposure // by "domain/device"
+	pv       map[string]*pvEndpoint   // by domain
 	running  bool                     // Run has made the runtime directory
 
 	nvml         *nvml.Manager // nil unless nvml.enabled
@@ -76,7 +77,7 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	d := &Daemon{log: log, m: m, cfg: cfg, devices: map[string]*device{}, profiles: map[string]*profileState{}, domains: map[string]*domainState{},
-		vfio: map[string]*vfioExposure{}}
+		vfio: map[string]*vfioExposure{}, pv: map[string]*pvEndpoint{}}
 	for _, dc := range cfg.Devices {
 		if err := d.addDevice(dc); err != nil {
 			return nil, err
@@ -233,19 +234,25 @@ func (d *Daemon) createDomain(spec DomainSpec, source string) (err error) {
 			taken = append(taken, p)
 		}
 	}
+	d.domains[spec.Name] = &domainState{spec: spec, source: source, iso: iso}
 	if d.running {
+		if err := d.servePV(spec.Name); err != nil {
+			delete(d.domains, spec.Name)
+			return err
+		}
 		for _, v := range spec.VCoprocs {
 			if v.VFIOUser {
 				if err := d.exposeVFIOUser(spec.Name, v.Device); err != nil {
 					for _, w := range spec.VCoprocs {
 						_ = d.unexposeVFIOUser(spec.Name + "/" + w.Device)
 					}
+					d.stopPV(spec.Name)
+					delete(d.domains, spec.Name)
 					return err
 				}
 			}
 		}
 	}
-	d.domains[spec.Name] = &domainState{spec: spec, source: source, iso: iso}
 	return nil
 }
 
@@ -285,6 +292,7 @@ func (d *Daemon) destroyDomain(name string) error {
 	if !ok {
 		return fmt.Errorf("no domain %q", name)
 	}
+	d.stopPV(name)
 	for _, v := range ds.spec.VCoprocs {
 		if err := d.unexposeVFIOUser(name + "/" + v.Device); err != nil {
 			d.log.Warn("stopping vfio-user", "vcoproc", name+"/"+v.Device, "err", err)

@@ -79,10 +79,12 @@ func (d *Daemon) unexposeVFIOUser(key string) error {
 	return err
 }
 
-// exposeConfigured starts the vfio-user servers every domain asks for.
+// exposeConfigured opens every domain's paravirtual socket and starts the
+// vfio-user servers the domains ask for.
 func (d *Daemon) exposeConfigured() error {
 	var errs []error
 	for name, ds := range d.domains {
+		errs = append(errs, d.servePV(name))
 		for _, v := range ds.spec.VCoprocs {
 			if v.VFIOUser {
 				errs = append(errs, d.exposeVFIOUser(name, v.Device))
@@ -93,6 +95,9 @@ func (d *Daemon) exposeConfigured() error {
 }
 
 func (d *Daemon) closeVFIOUser() error {
+	for name := range d.pv {
+		d.stopPV(name)
+	}
 	var errs []error
 	for key := range d.vfio {
 		errs = append(errs, d.unexposeVFIOUser(key))

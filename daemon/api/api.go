@@ -76,6 +76,10 @@ type Domain struct {
 	// Cgroup and Isolation: "enforced" when a device filter holds the
 	// cgroup to the domain's nodes, "off: <why>" when it could not be
 	// attached; empty without a cgroup.
+	// Socket is where the domain's guests connect (the paravirtual
+	// protocol, docs/pv-protocol.md); Sessions counts connected guests.
+	Socket    string   `json:"socket,omitempty"`
+	Sessions  int      `json:"sessions"`
 	Cgroup    string   `json:"cgroup,omitempty"`
 	Isolation string   `json:"isolation,omitempty"`
 	Nodes     []string `json:"device_nodes,omitempty"`
