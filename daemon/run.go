@@ -28,8 +28,23 @@ func (d *Daemon) Run(ctx context.Context, reload func() (*Config, error)) error 
 		return err
 	}
 	defer unlock()
+	// Guests' and VMs' sockets first: once the control socket answers,
+	// everything the configuration promises is there.
+	d.mu.Lock()
+	d.running = true
+	err = d.exposeConfigured()
+	if err != nil {
+		_ = d.closeEndpoints()
+	}
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	ctl, err := listenUnix(d.cfg.Control.Socket, os.FileMode(d.cfg.Control.Mode))
 	if err != nil {
+		d.mu.Lock()
+		_ = d.closeEndpoints()
+		d.mu.Unlock()
 		return err
 	}
 	listeners := []net.Listener{ctl}
@@ -37,23 +52,12 @@ func (d *Daemon) Run(ctx context.Context, reload func() (*Config, error)) error 
 		tl, err := net.Listen("tcp", d.cfg.Control.TCP)
 		if err != nil {
 			ctl.Close()
+			d.mu.Lock()
+			_ = d.closeEndpoints()
+			d.mu.Unlock()
 			return fmt.Errorf("control API on %s: %w", d.cfg.Control.TCP, err)
 		}
 		listeners = append(listeners, tl)
-	}
-
-	d.mu.Lock()
-	d.running = true
-	err = d.exposeConfigured()
-	d.mu.Unlock()
-	if err != nil {
-		for _, l := range listeners {
-			l.Close()
-		}
-		d.mu.Lock()
-		_ = d.closeVFIOUser()
-		d.mu.Unlock()
-		return err
 	}
 
 	reg := prometheus.NewRegistry()
@@ -70,11 +74,13 @@ func (d *Daemon) Run(ctx context.Context, reload func() (*Config, error)) error 
 	waitDevices := d.runDevices(devCtx)
 	go d.watchFilters(devCtx)
 
+	d.mu.Lock()
+	d.log.Info("coprocd running", "control", d.cfg.Control.Socket, "devices", len(d.devices), "domains", len(d.domains), "state", d.state.path())
+	d.mu.Unlock()
 	serveErr := make(chan error, len(listeners))
 	for _, l := range listeners {
 		go func() { serveErr <- serveHTTP(ctx, l, h, time.Duration(d.cfg.Grace)) }()
 	}
-	d.log.Info("coprocd running", "control", d.cfg.Control.Socket, "devices", len(d.devices), "domains", len(d.domains), "state", d.state.path())
 
 	var runErr error
 	pending := len(listeners)
@@ -109,7 +115,7 @@ loop:
 		}
 	}
 	d.mu.Lock()
-	if err := d.closeVFIOUser(); err != nil {
+	if err := d.closeEndpoints(); err != nil {
 		d.log.Warn("stopping vfio-user servers", "err", err)
 	}
 	d.mu.Unlock()

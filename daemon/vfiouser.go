@@ -94,7 +94,9 @@ func (d *Daemon) exposeConfigured() error {
 	return errors.Join(errs...)
 }
 
-func (d *Daemon) closeVFIOUser() error {
+// closeEndpoints closes every guest-facing endpoint: paravirtual sockets and
+// vfio-user servers.
+func (d *Daemon) closeEndpoints() error {
 	for name := range d.pv {
 		d.stopPV(name)
 	}
