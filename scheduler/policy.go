@@ -1,20 +1,3 @@
-// Package scheduler holds the policies that decide which vcoproc owns a
-// physical coprocessor and for how long.
-//
-// A Policy is a pure state machine in the manner of etcd's raft: the caller
-// tells it what happened (a vcoproc became runnable, blocked, ran for so
-// long) and asks it what to do next (Pick). It has no goroutines, never
-// sleeps and never reads a clock: every method is handed the current instant.
-// The same policy code therefore runs inside the daemon, against the real
-// clock, and inside the discrete-event simulator, against a virtual one, and
-// a test can drive a million decisions in a second.
-//
-// The interface is shaped for the policies to come, not only for round-robin:
-// Params carries weights, fixed shares, priorities and real-time reservations
-// (budget, period, deadline); Costs carries what the device declares about
-// preemption (the longest non-preemptible segment, the blocking term of
-// response-time analysis) and switching, so admission control can account
-// them; Admit may refuse a vcoproc whose guarantee cannot be kept.
 package scheduler
 
 import (

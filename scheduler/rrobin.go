@@ -22,6 +22,7 @@ type RoundRobin struct {
 }
 
 type rrEntry struct {
+	params   Params // kept for hand-over to another policy; unused here
 	runnable bool
 	used     time.Duration // service in the current turn
 }
@@ -46,16 +47,25 @@ func (r *RoundRobin) Admit(id ID, p Params, now time.Duration) error {
 	if _, ok := r.known[id]; ok {
 		return fmt.Errorf("scheduler: rrobin: vcoproc %d admitted twice", id)
 	}
-	r.known[id] = &rrEntry{}
+	r.known[id] = &rrEntry{params: p}
 	return nil
 }
 
 // Update implements Policy.
 func (r *RoundRobin) Update(id ID, p Params, now time.Duration) error {
-	if _, ok := r.known[id]; !ok {
+	e, ok := r.known[id]
+	if !ok {
 		return &UnknownError{ID: id}
 	}
+	e.params = p
 	return nil
+}
+
+// Entities implements Enumerable.
+func (r *RoundRobin) Entities() []Entity {
+	return sortedEntities(r.known, func(id ID, e *rrEntry) Entity {
+		return Entity{ID: id, Params: e.params, Runnable: e.runnable}
+	})
 }
 
 // Remove implements Policy.
