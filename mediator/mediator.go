@@ -38,6 +38,13 @@ type Config struct {
 	// MaxSwitchRetries bounds how often a switch-out is retried when the
 	// backend says "not yet" before the outgoing job is reset. Default 16.
 	MaxSwitchRetries int
+	// MaxRun is the longest one Step runs the backend before asking the
+	// policy again, whatever slice it granted. It bounds how late a wake is
+	// seen: a vcoproc whose work arrives during another's slice is
+	// considered at the next Step, so real-time policies get the device
+	// within MaxRun plus the device's longest non-preemptible segment
+	// (their blocking term). Default 1 ms.
+	MaxRun time.Duration
 }
 
 // Defaults of Config.
@@ -47,6 +54,7 @@ const (
 	DefaultTraceCapacity    = 4096
 	DefaultEventCapacity    = 1024
 	DefaultMaxSwitchRetries = 16
+	DefaultMaxRun           = time.Millisecond
 )
 
 // Mediator owns the domains and the physical devices they share. All its
@@ -78,7 +86,8 @@ func New(cfg Config) (*Mediator, error) {
 	}
 	def(&cfg.WatchdogLimit, DefaultWatchdogLimit)
 	def(&cfg.PollInterval, DefaultPollInterval)
-	if cfg.WatchdogLimit < 0 || cfg.PollInterval < 0 || cfg.TraceCapacity < 0 || cfg.EventCapacity < 0 || cfg.MaxSwitchRetries < 0 {
+	def(&cfg.MaxRun, DefaultMaxRun)
+	if cfg.WatchdogLimit < 0 || cfg.PollInterval < 0 || cfg.MaxRun < 0 || cfg.TraceCapacity < 0 || cfg.EventCapacity < 0 || cfg.MaxSwitchRetries < 0 {
 		return nil, errors.New("mediator: negative limits in Config")
 	}
 	if cfg.TraceCapacity == 0 {

@@ -60,7 +60,7 @@ func (d *Device) Step() (StepResult, error) {
 		}
 	}
 	vc.state = Running
-	res, err := d.backend.Run(dec.Slice)
+	res, err := d.backend.Run(min(dec.Slice, d.m.cfg.MaxRun))
 	if err != nil {
 		return StepResult{Elapsed: elapsed}, fmt.Errorf("mediator: device %q: run %s: %w", d.name, vc.name, err)
 	}
