@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -89,10 +90,30 @@ type DeviceConfig struct {
 
 // PolicyConfig selects and parameterizes a device's scheduling policy.
 type PolicyConfig struct {
-	// Name of the policy: "rrobin".
+	// Name of the policy; see policyNames.
 	Name string `yaml:"name" json:"name"`
-	// Slice is the time slice. Default 10ms.
+	// Slice is the time slice (the quantum of the fair policies, the frame
+	// of fixed-share). Default 10ms.
 	Slice Duration `yaml:"slice" json:"slice"`
+	// MaxVGPUs is the vGPU type's maximum per GPU for the NVIDIA replicas
+	// (their slot count and default slice). Default 8.
+	MaxVGPUs int `yaml:"max_vgpus" json:"max_vgpus,omitempty"`
+}
+
+// policyNames are the policies a device may run, with what they are.
+var policyNames = map[string]string{
+	"rrobin":             "round-robin, Xen SCF's rrobin",
+	"wfq":                "weighted fair share (stride), weights from the vcoprocs",
+	"equal":              "equal share among busy vcoprocs",
+	"fixed-share":        "reserved fractions of a frame (slice), held while idle",
+	"edf":                "EDF with constant-bandwidth servers: reservations only",
+	"fp":                 "fixed priority with response-time admission",
+	"realtime":           "EDF reservations first, weighted fair share of the rest",
+	"gvtg":               "replica of Intel GVT-g's weighted time-based scheduler",
+	"nvidia-best-effort": "replica of NVIDIA vGPU best effort",
+	"nvidia-equal":       "replica of NVIDIA vGPU equal share",
+	"nvidia-fixed":       "replica of NVIDIA vGPU fixed share",
+	"amd-gim":            "replica of AMD GIM's 6 ms round-robin",
 }
 
 // Profile is a named share of a device, like an mdev type or a GVT-g vGPU
@@ -102,6 +123,8 @@ type Profile struct {
 	Device string `yaml:"device" json:"device"`
 	Weight uint32 `yaml:"weight" json:"weight"`
 	Memory Size   `yaml:"memory" json:"memory"`
+	// Reservation of each instance, for the real-time and share policies.
+	Reservation `yaml:",inline" json:",inline"`
 	// Instances is how many vcoprocs may use the profile at once.
 	Instances int `yaml:"instances" json:"instances"`
 }
@@ -140,10 +163,38 @@ type VCoprocSpec struct {
 	Profile string `yaml:"profile" json:"profile,omitempty"`
 	Weight  uint32 `yaml:"weight" json:"weight,omitempty"`
 	Memory  Size   `yaml:"memory" json:"memory,omitempty"`
+	// Reservation, when not from a profile.
+	Reservation `yaml:",inline" json:",inline"`
 	// VFIOUser exposes the vcoproc to a virtual machine as a PCI device on
 	// a vfio-user socket: <runtime_dir>/vfio-user/<domain>-<device>.sock.
 	VFIOUser bool `yaml:"vfio_user" json:"vfio_user,omitempty"`
 }
+
+// Reservation is a vcoproc's guarantee: budget every period (EDF/CBS,
+// fixed priority), a fixed share of the device, a priority.
+type Reservation struct {
+	Budget   Duration `yaml:"budget" json:"budget,omitempty"`
+	Period   Duration `yaml:"period" json:"period,omitempty"`
+	Deadline Duration `yaml:"deadline" json:"deadline,omitempty"`
+	Share    float64  `yaml:"share" json:"share,omitempty"`
+	Priority int      `yaml:"priority" json:"priority,omitempty"`
+}
+
+func (r Reservation) check() error {
+	switch {
+	case (r.Budget == 0) != (r.Period == 0):
+		return fmt.Errorf("a reservation needs both budget and period")
+	case r.Budget > r.Period:
+		return fmt.Errorf("budget %v exceeds period %v", time.Duration(r.Budget), time.Duration(r.Period))
+	case r.Deadline != 0 && r.Period == 0:
+		return fmt.Errorf("a deadline needs a budget and a period")
+	case r.Share < 0 || r.Share > 1:
+		return fmt.Errorf("share %g must be in [0, 1]", r.Share)
+	}
+	return nil
+}
+
+func (r Reservation) isZero() bool { return r == Reservation{} }
 
 // Defaults.
 const (
@@ -321,6 +372,9 @@ func (c *Config) validate() error {
 		if p.Weight == 0 {
 			return bad(fmt.Sprintf("profile %q: weight must be at least 1", p.Name), "profiles", i, "weight")
 		}
+		if err := p.Reservation.check(); err != nil {
+			return bad(fmt.Sprintf("profile %q: %v", p.Name, err), "profiles", i)
+		}
 		profiles[p.Name] = p
 	}
 	domains := map[string]bool{}
@@ -363,13 +417,14 @@ func (c *Config) validate() error {
 }
 
 func (p PolicyConfig) check() error {
-	switch p.Name {
-	case "rrobin":
-	default:
-		return fmt.Errorf("unknown policy %q (known: rrobin)", p.Name)
+	if _, ok := policyNames[p.Name]; !ok {
+		return fmt.Errorf("unknown policy %q (known: %s)", p.Name, strings.Join(sortedKeys(policyNames), ", "))
 	}
 	if p.Slice <= 0 {
 		return fmt.Errorf("policy slice must be positive")
+	}
+	if p.MaxVGPUs < 0 {
+		return fmt.Errorf("policy max_vgpus %d must not be negative", p.MaxVGPUs)
 	}
 	return nil
 }
@@ -377,6 +432,9 @@ func (p PolicyConfig) check() error {
 func (v VCoprocSpec) check(devices map[string]bool, profiles map[string]*Profile) error {
 	if !devices[v.Device] {
 		return fmt.Errorf("vcoproc on unknown device %q", v.Device)
+	}
+	if err := v.Reservation.check(); err != nil {
+		return fmt.Errorf("vcoproc on %q: %v", v.Device, err)
 	}
 	if v.Profile == "" {
 		return nil
@@ -388,8 +446,8 @@ func (v VCoprocSpec) check(devices map[string]bool, profiles map[string]*Profile
 	if p.Device != v.Device {
 		return fmt.Errorf("profile %q is for device %q, not %q", v.Profile, p.Device, v.Device)
 	}
-	if v.Weight != 0 || v.Memory != 0 {
-		return fmt.Errorf("vcoproc on %q: give a profile or weight/memory, not both", v.Device)
+	if v.Weight != 0 || v.Memory != 0 || !v.Reservation.isZero() {
+		return fmt.Errorf("vcoproc on %q: give a profile or weight/memory/reservation, not both", v.Device)
 	}
 	return nil
 }

@@ -143,7 +143,7 @@ func (d *Daemon) deviceList() []api.Device {
 }
 
 func apiPolicy(p PolicyConfig) api.Policy {
-	return api.Policy{Name: p.Name, SliceNs: int64(p.Slice)}
+	return api.Policy{Name: p.Name, SliceNs: int64(p.Slice), MaxVGPUs: p.MaxVGPUs}
 }
 
 func (d *Daemon) device(w http.ResponseWriter, r *http.Request) (*device, bool) {
@@ -174,7 +174,7 @@ func (d *Daemon) putPolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	old := dev.policy
-	if err := d.setPolicy(dev, PolicyConfig{Name: p.Name, Slice: Duration(p.SliceNs)}); err != nil {
+	if err := d.setPolicy(dev, PolicyConfig{Name: p.Name, Slice: Duration(p.SliceNs), MaxVGPUs: p.MaxVGPUs}); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("device %q: %w", dev.cfg.Name, err))
 		return
 	}
@@ -254,6 +254,7 @@ func (d *Daemon) apiDomain(name string) api.Domain {
 		s := vc.Stats()
 		a.VCoprocs = append(a.VCoprocs, api.VCoproc{
 			Name: vc.Name(), Device: vc.Device(), Profile: profileOf[vc.Device()], Weight: vc.Params().Weight,
+			BudgetNs: int64(vc.Params().Budget), PeriodNs: int64(vc.Params().Period),
 			Memory: d.quotaOf(ds.spec, vc.Device()), State: vc.State().String(), VFIOUser: d.vfioSocketOf(vc.Name()),
 			Stats: api.VCoprocStats{Jobs: s.Jobs, JobsDone: s.JobsDone, JobsFailed: s.JobsFailed, Timeouts: s.Timeouts,
 				Refused: s.Refused, Denied: s.Denied, AccessErrors: s.AccessErrors, Faults: s.Faults,
@@ -278,7 +279,9 @@ func (d *Daemon) quotaOf(spec DomainSpec, device string) uint64 {
 }
 
 func specOf(req api.VCoprocRequest) VCoprocSpec {
-	return VCoprocSpec{Device: req.Device, Profile: req.Profile, Weight: req.Weight, Memory: Size(req.Memory), VFIOUser: req.VFIOUser}
+	return VCoprocSpec{Device: req.Device, Profile: req.Profile, Weight: req.Weight, Memory: Size(req.Memory), VFIOUser: req.VFIOUser,
+		Reservation: Reservation{Budget: Duration(req.BudgetNs), Period: Duration(req.PeriodNs), Deadline: Duration(req.DeadlineNs),
+			Share: req.Share, Priority: req.Priority}}
 }
 
 func (d *Daemon) postDomain(w http.ResponseWriter, r *http.Request) {

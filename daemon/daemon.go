@@ -155,7 +155,7 @@ func (d *Daemon) addDevice(dc DeviceConfig) error {
 	default:
 		return fmt.Errorf("device %q: unknown backend %q", dc.Name, dc.Backend)
 	}
-	p, err := buildPolicy(dc.Policy, b.Caps())
+	p, err := buildPolicy(dc.Name, dc.Policy, b.Caps())
 	if err != nil {
 		return fmt.Errorf("device %q: %w", dc.Name, err)
 	}
@@ -167,16 +167,59 @@ func (d *Daemon) addDevice(dc DeviceConfig) error {
 	return nil
 }
 
-func buildPolicy(pc PolicyConfig, caps coproc.Caps) (scheduler.Policy, error) {
+// buildPolicy makes a device's policy from its configuration; device names
+// the device in admission errors.
+func buildPolicy(device string, pc PolicyConfig, caps coproc.Caps) (scheduler.Policy, error) {
 	if err := pc.check(); err != nil {
 		return nil, err
 	}
 	costs := scheduler.Costs{SwitchCost: caps.SwitchCost, MaxNonPreemptible: caps.MaxNonPreemptible}
+	slice := time.Duration(pc.Slice)
+	rc := scheduler.ReservationConfig{Costs: costs, Label: device, Quantum: slice}
+	nv := func(mode scheduler.NVIDIAMode) (scheduler.Policy, error) {
+		n := pc.MaxVGPUs
+		if n == 0 {
+			n = 8
+		}
+		return scheduler.NewNVIDIAShare(scheduler.NVIDIAConfig{Mode: mode, MaxVGPUs: n, Slice: slice, Costs: costs})
+	}
 	switch pc.Name {
 	case "rrobin":
-		return scheduler.NewRoundRobin(time.Duration(pc.Slice), costs)
+		return scheduler.NewRoundRobin(slice, costs)
+	case "wfq":
+		return scheduler.NewWeightedFair(slice, costs)
+	case "equal":
+		return scheduler.NewEqualShare(slice, costs)
+	case "fixed-share":
+		return scheduler.NewFixedShare(scheduler.FixedShareConfig{Frame: slice, Costs: costs, Label: device})
+	case "edf":
+		return scheduler.NewEDF(rc), nil
+	case "fp":
+		return scheduler.NewFixedPriority(rc), nil
+	case "realtime":
+		be, err := scheduler.NewWeightedFair(slice, costs)
+		if err != nil {
+			return nil, err
+		}
+		return scheduler.NewHierarchical(scheduler.NewEDF(rc), be)
+	case "gvtg":
+		return scheduler.NewGVTg(), nil
+	case "nvidia-best-effort":
+		return nv(scheduler.NVIDIABestEffort)
+	case "nvidia-equal":
+		return nv(scheduler.NVIDIAEqualShare)
+	case "nvidia-fixed":
+		return nv(scheduler.NVIDIAFixedShare)
+	case "amd-gim":
+		return scheduler.NewAMDGIM(costs), nil
 	}
 	return nil, fmt.Errorf("unknown policy %q", pc.Name)
+}
+
+// params turns a configured share into the scheduler's parameters.
+func params(weight uint32, r Reservation) scheduler.Params {
+	return scheduler.Params{Weight: weight, Share: r.Share, Priority: r.Priority,
+		Budget: time.Duration(r.Budget), Period: time.Duration(r.Period), Deadline: time.Duration(r.Deadline)}
 }
 
 // setPolicy replaces a device's policy while it runs.
@@ -184,7 +227,7 @@ func (d *Daemon) setPolicy(dev *device, pc PolicyConfig) error {
 	if pc.Slice == 0 {
 		pc.Slice = DefaultSlice
 	}
-	p, err := buildPolicy(pc, dev.backend.Caps())
+	p, err := buildPolicy(dev.cfg.Name, pc, dev.backend.Caps())
 	if err != nil {
 		return err
 	}
@@ -262,7 +305,7 @@ func (d *Daemon) attach(domain string, v VCoprocSpec) (*profileState, error) {
 	if _, ok := d.devices[v.Device]; !ok {
 		return nil, fmt.Errorf("no device %q", v.Device)
 	}
-	params := scheduler.Params{Weight: v.Weight}
+	prm := params(v.Weight, v.Reservation)
 	quota := uint64(v.Memory)
 	var prof *profileState
 	if v.Profile != "" {
@@ -276,9 +319,9 @@ func (d *Daemon) attach(domain string, v VCoprocSpec) (*profileState, error) {
 		if p.used >= p.Instances {
 			return nil, fmt.Errorf("profile %q has no available instances (%d of %d in use)", p.Name, p.used, p.Instances)
 		}
-		params.Weight, quota, prof = p.Weight, uint64(p.Memory), p
+		prm, quota, prof = params(p.Weight, p.Reservation), uint64(p.Memory), p
 	}
-	if _, err := d.m.Attach(domain, v.Device, mediator.VCoprocConfig{Params: params, MemoryQuota: quota}); err != nil {
+	if _, err := d.m.Attach(domain, v.Device, mediator.VCoprocConfig{Params: prm, MemoryQuota: quota}); err != nil {
 		return nil, err
 	}
 	if prof != nil {

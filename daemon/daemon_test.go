@@ -270,3 +270,40 @@ func TestVFIOUserExposure(t *testing.T) {
 	require.NoError(t, err)
 	c.Close()
 }
+
+// TestRealTimePolicyAndReservations: a device switched to the realtime
+// policy admits reservations that fit and refuses, with the numbers, one
+// that does not; every configured policy name builds.
+func TestRealTimePolicyAndReservations(t *testing.T) {
+	cfg := testConfig(t)
+	r := start(t, cfg)
+	code, body := r.call("PUT", "/v1/devices/gpu0/policy", api.Policy{Name: "realtime", SliceNs: int64(2 * time.Millisecond)}, nil)
+	require.Equal(t, http.StatusOK, code, body)
+
+	ok := api.DomainRequest{Name: "cluster2", VCoprocs: []api.VCoprocRequest{{Device: "gpu0", Weight: 1,
+		BudgetNs: int64(4 * time.Millisecond), PeriodNs: int64(16 * time.Millisecond)}}}
+	var dom api.Domain
+	code, body = r.call("POST", "/v1/domains", ok, &dom)
+	require.Equal(t, http.StatusCreated, code, body)
+	assert.Equal(t, int64(4*time.Millisecond), dom.VCoprocs[0].BudgetNs)
+
+	greedy := api.DomainRequest{Name: "greedy", VCoprocs: []api.VCoprocRequest{{Device: "gpu0", Weight: 1,
+		BudgetNs: int64(15 * time.Millisecond), PeriodNs: int64(16 * time.Millisecond)}}}
+	code, body = r.call("POST", "/v1/domains", greedy, nil)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, body, "utilization")
+	assert.Contains(t, body, "on gpu0")
+
+	for name := range policyNames {
+		code, body = r.call("PUT", "/v1/devices/dsp0/policy", api.Policy{Name: name, SliceNs: int64(time.Millisecond)}, nil)
+		// Reservation-only policies may refuse the configured best-effort
+		// vcoproc; every other must take it.
+		if name == "edf" || name == "fp" || name == "fixed-share" {
+			if code != http.StatusOK {
+				assert.Contains(t, body, "scheduler", name)
+			}
+			continue
+		}
+		assert.Equal(t, http.StatusOK, code, "%s: %s", name, body)
+	}
+}

@@ -43,6 +43,8 @@ type Device struct {
 type Policy struct {
 	Name    string `json:"name"`
 	SliceNs int64  `json:"slice_ns"`
+	// MaxVGPUs parameterizes the NVIDIA replicas.
+	MaxVGPUs int `json:"max_vgpus,omitempty"`
 }
 
 // DeviceStats are a device's counters since the daemon started.
@@ -100,8 +102,11 @@ type VCoproc struct {
 	Device  string `json:"device"`
 	Profile string `json:"profile,omitempty"`
 	Weight  uint32 `json:"weight"`
-	Memory  uint64 `json:"memory_quota_bytes"`
-	State   string `json:"state"`
+	// BudgetNs every PeriodNs: the vcoproc's reservation, if any.
+	BudgetNs int64  `json:"budget_ns,omitempty"`
+	PeriodNs int64  `json:"period_ns,omitempty"`
+	Memory   uint64 `json:"memory_quota_bytes"`
+	State    string `json:"state"`
 	// VFIOUser is the vfio-user socket a VM attaches to, when exposed.
 	VFIOUser string       `json:"vfio_user_socket,omitempty"`
 	Stats    VCoprocStats `json:"stats"`
@@ -153,6 +158,13 @@ type VCoprocRequest struct {
 	Profile string `json:"profile,omitempty"`
 	Weight  uint32 `json:"weight,omitempty"`
 	Memory  uint64 `json:"memory_bytes,omitempty"`
+	// A reservation, for the real-time and share policies: budget every
+	// period (due by deadline), a fixed share, a priority.
+	BudgetNs   int64   `json:"budget_ns,omitempty"`
+	PeriodNs   int64   `json:"period_ns,omitempty"`
+	DeadlineNs int64   `json:"deadline_ns,omitempty"`
+	Share      float64 `json:"share,omitempty"`
+	Priority   int     `json:"priority,omitempty"`
 	// VFIOUser exposes the vcoproc on a vfio-user socket for a VM.
 	VFIOUser bool `json:"vfio_user,omitempty"`
 }
