@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coprocd/coprocd/backends/internal/regfile"
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/iommu"
 	"github.com/coprocd/coprocd/spec"
@@ -42,8 +43,7 @@ type DSP struct {
 	caps   coproc.Caps
 	budget uint64 // cycles; 0: none
 
-	regs  []hwReg
-	regAt []uint16
+	regs *regfile.File
 
 	sessions []*session // by session number; nil: free
 	active   *session
@@ -54,11 +54,6 @@ type DSP struct {
 	inF, outF, auxF []float32
 	wireB           []byte // byte-order conversion on big-endian hosts
 	dirty           bool
-}
-
-type hwReg struct {
-	def   *spec.Register
-	value uint64
 }
 
 // session is the DSP state of one vcoproc: a protection domain.
@@ -90,20 +85,12 @@ func New(cfg Config) (*DSP, error) {
 		spec:     dev,
 		unit:     iommu.NewUnit(cfg.Name),
 		tcm:      tcm,
-		regAt:    make([]uint16, dev.Registers.Size()/4),
+		regs:     regfile.New(dev.Registers),
 		sessions: make([]*session, cfg.MaxSessions),
 	}
 	d.budget = d.cost.durationToCycles(cfg.CallBudget)
 	if cfg.CallBudget > 0 && d.budget == 0 {
 		return nil, fmt.Errorf("sim: CallBudget %v is shorter than one cycle of the %d Hz clock", cfg.CallBudget, d.cost.ClockHz)
-	}
-	for i := range dev.Registers.Len() {
-		r := dev.Registers.At(i)
-		if r.Class != spec.PassThrough && r.Class != spec.Privileged && r.Role != spec.RoleID {
-			continue
-		}
-		d.regs = append(d.regs, hwReg{def: r, value: r.Reset})
-		d.regAt[r.Offset/4] = uint16(len(d.regs))
 	}
 	d.caps = coproc.Caps{
 		Preemption:        coproc.CommandBoundary,
@@ -287,33 +274,11 @@ func (d *DSP) scrub() {
 
 // ReadReg reads the hardware register file: pass-through (MBOXn),
 // privileged and identification registers. Other offsets read 0.
-func (d *DSP) ReadReg(offset uint32) uint64 {
-	if r := d.reg(offset); r != nil {
-		return r.value
-	}
-	return 0
-}
+func (d *DSP) ReadReg(offset uint32) uint64 { return d.regs.Read(offset) }
 
 // WriteReg writes the bits of value the register's mask allows. Writes to
 // identification registers and to offsets outside the file are ignored.
-func (d *DSP) WriteReg(offset uint32, value uint64) {
-	if r := d.reg(offset); r != nil && r.def.Role != spec.RoleID {
-		r.write(value)
-	}
-}
-
-func (r *hwReg) write(v uint64) { r.value = r.value&^r.def.Mask | v&r.def.Mask }
-
-func (d *DSP) reg(offset uint32) *hwReg {
-	if offset%4 != 0 || uint64(offset)/4 >= uint64(len(d.regAt)) {
-		return nil
-	}
-	i := d.regAt[offset/4]
-	if i == 0 || d.regs[i-1].def.Offset != offset {
-		return nil
-	}
-	return &d.regs[i-1]
-}
+func (d *DSP) WriteReg(offset uint32, value uint64) { d.regs.Write(offset, value) }
 
 // Enqueue admits an audited job to a session's queue. This is where the
 // host's control over a device that cannot be preempted inside a call sits:

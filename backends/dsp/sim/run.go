@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/coprocd/coprocd/backends/internal/regfile"
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/spec"
 )
@@ -70,10 +71,10 @@ func (d *DSP) exec(cmd *spec.Command) error {
 	case spec.OpDSPFence:
 		return d.unit.WriteU64(cmd.Operands[0], cmd.Operands[1])
 	case spec.OpDSPLoadReg:
-		d.reg(uint32(cmd.Operands[0])).write(cmd.Operands[1]) // checked: a mailbox
+		d.regs.Lookup(uint32(cmd.Operands[0])).Write(cmd.Operands[1]) // checked: a mailbox
 		return nil
 	case spec.OpDSPStoreReg:
-		return d.unit.WriteU64(cmd.Operands[1], d.reg(uint32(cmd.Operands[0])).value)
+		return d.unit.WriteU64(cmd.Operands[1], d.regs.Lookup(uint32(cmd.Operands[0])).Value)
 	case spec.OpDSPCall:
 		return d.call(cmd)
 	}
@@ -181,14 +182,14 @@ func (d *DSP) checkCommand(cmd *spec.Command) (uint64, error) {
 	switch cmd.Op {
 	case spec.OpDSPLoadReg, spec.OpDSPStoreReg:
 		off := cmd.Operands[0]
-		var r *hwReg
+		var r *regfile.Reg
 		if off <= 0xffffffff {
-			r = d.reg(uint32(off))
+			r = d.regs.Lookup(uint32(off))
 		}
-		if r == nil || r.def.Class != spec.PassThrough {
+		if r == nil || r.Def.Class != spec.PassThrough {
 			name := "no register"
 			if r != nil {
-				name = r.def.Name + " (" + r.def.Class.String() + ")"
+				name = r.Def.Name + " (" + r.Def.Class.String() + ")"
 			}
 			return 0, fmt.Errorf("%s: register 0x%04x is %s, not a per-session register: %w", def.Name, off, name, ErrBadCommand)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/coprocd/coprocd/backends/internal/regfile"
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/iommu"
 	"github.com/coprocd/coprocd/spec"
@@ -32,8 +33,7 @@ type FPGA struct {
 	caps    coproc.Caps
 	library map[uint64]uint64 // accelerator id → bitstream bytes
 
-	regs  []hwReg
-	regAt []uint16
+	regs *regfile.File
 
 	active *context
 	// last is the context that used the regions last: a switch to any other
@@ -49,11 +49,6 @@ type FPGA struct {
 
 	bufA, bufB []byte // DMA chunks
 	matB       []int32
-}
-
-type hwReg struct {
-	def   *spec.Register
-	value uint64
 }
 
 // context is the state of one vcoproc: its queue and, within the current
@@ -83,7 +78,7 @@ func New(cfg Config) (*FPGA, error) {
 	f := &FPGA{
 		cfg: cfg, cost: cfg.Cost, spec: dev, unit: iommu.NewUnit(cfg.Name), ddr: ddr,
 		library: map[uint64]uint64{},
-		regAt:   make([]uint16, dev.Registers.Size()/4),
+		regs:    regfile.New(dev.Registers),
 		regions: make([]region, cfg.Regions),
 		bufA:    make([]byte, chunk), bufB: make([]byte, chunk),
 	}
@@ -93,18 +88,7 @@ func New(cfg Config) (*FPGA, error) {
 			f.library[a.ID] = s
 		}
 	}
-	for i := range dev.Registers.Len() {
-		r := dev.Registers.At(i)
-		if r.Class != spec.PassThrough && r.Class != spec.Privileged && r.Role != spec.RoleID {
-			continue
-		}
-		v := r.Reset
-		if r.Offset == spec.FPGARegRegions {
-			v = uint64(cfg.Regions)
-		}
-		f.regs = append(f.regs, hwReg{def: r, value: v})
-		f.regAt[r.Offset/4] = uint16(len(f.regs))
-	}
+	f.regs.Set(spec.FPGARegRegions, uint64(cfg.Regions))
 	f.caps = coproc.Caps{Preemption: coproc.CommandBoundary, SwitchCost: f.cost.SwitchCost, MaxNonPreemptible: f.maxNonPreemptible()}
 	return f, nil
 }
@@ -264,33 +248,11 @@ func (f *FPGA) SwitchCostTo(cc coproc.Context) time.Duration {
 
 // ReadReg reads the hardware register file: pass-through, privileged and
 // identification registers. Other offsets read 0.
-func (f *FPGA) ReadReg(offset uint32) uint64 {
-	if r := f.reg(offset); r != nil {
-		return r.value
-	}
-	return 0
-}
+func (f *FPGA) ReadReg(offset uint32) uint64 { return f.regs.Read(offset) }
 
 // WriteReg writes the bits of value the register's mask allows. Writes to
 // identification registers and outside the file are ignored.
-func (f *FPGA) WriteReg(offset uint32, value uint64) {
-	if r := f.reg(offset); r != nil && r.def.Role != spec.RoleID {
-		r.write(value)
-	}
-}
-
-func (r *hwReg) write(v uint64) { r.value = r.value&^r.def.Mask | v&r.def.Mask }
-
-func (f *FPGA) reg(offset uint32) *hwReg {
-	if offset%4 != 0 || uint64(offset)/4 >= uint64(len(f.regAt)) {
-		return nil
-	}
-	i := f.regAt[offset/4]
-	if i == 0 || f.regs[i-1].def.Offset != offset {
-		return nil
-	}
-	return &f.regs[i-1]
-}
+func (f *FPGA) WriteReg(offset uint32, value uint64) { f.regs.Write(offset, value) }
 
 // Enqueue appends an audited job to a context's queue.
 func (f *FPGA) Enqueue(cc coproc.Context, job *coproc.Job) error {

@@ -76,10 +76,10 @@ func (f *FPGA) exec(job *coproc.Job, index int, cmd *spec.Command) (time.Duratio
 		t := f.cost.cycles(issue + ceilDiv(cmd.Operands[2], f.cost.DMABytesPerCycle))
 		return t, nil, f.copy(cmd.Operands[0], cmd.Operands[1], cmd.Operands[2])
 	case spec.OpLoadReg:
-		f.reg(uint32(cmd.Operands[0])).write(cmd.Operands[1]) // checked: a pass-through register
+		f.regs.Lookup(uint32(cmd.Operands[0])).Write(cmd.Operands[1]) // checked: a pass-through register
 	case spec.OpStoreReg:
 		t := f.cost.cycles(issue + ceilDiv(8, f.cost.DMABytesPerCycle))
-		return t, nil, u.WriteU64(cmd.Operands[1], f.reg(uint32(cmd.Operands[0])).value)
+		return t, nil, u.WriteU64(cmd.Operands[1], f.regs.Lookup(uint32(cmd.Operands[0])).Value)
 	case spec.FPGAOpPrefetch:
 		f.prefetch(cmd.Operands[0], true)
 	case spec.FPGAOpInvoke:
@@ -109,8 +109,8 @@ func (f *FPGA) checkCommand(cmd *spec.Command) error {
 	switch cmd.Op {
 	case spec.OpLoadReg, spec.OpStoreReg:
 		off := cmd.Operands[0]
-		r := f.reg(uint32(off))
-		if off > 0xffffffff || r == nil || r.def.Class != spec.PassThrough {
+		r := f.regs.Lookup(uint32(off))
+		if off > 0xffffffff || r == nil || r.Def.Class != spec.PassThrough {
 			return fmt.Errorf("%s: register 0x%x is not a per-context register: %w", d.Name, off, ErrBadCommand)
 		}
 	case spec.FPGAOpPrefetch:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/coprocd/coprocd/backends/internal/regfile"
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/iommu"
 	"github.com/coprocd/coprocd/spec"
@@ -37,8 +38,7 @@ type GPU struct {
 
 	// regs is the hardware register file (pass-through, privileged and
 	// identification registers); regAt maps offset/4 to 1 + its index.
-	regs  []hwReg
-	regAt []uint16
+	regs *regfile.File
 
 	active *context
 
@@ -48,11 +48,6 @@ type GPU struct {
 	scratchA []byte // copyChunk bytes: COPY/FILL chunks, kernel operands
 	scratchB []byte // one row of up to 4096 floats
 	acc      []float32
-}
-
-type hwReg struct {
-	def   *spec.Register
-	value uint64
 }
 
 // context is the engine state of one vcoproc.
@@ -97,25 +92,14 @@ func New(cfg Config) (*GPU, error) {
 		unit:     iommu.NewUnit(cfg.Name),
 		vram:     vram,
 		kerns:    kerns,
-		regAt:    make([]uint16, dev.Registers.Size()/4),
+		regs:     regfile.New(dev.Registers),
 		local:    make([]byte, spec.RefGPULocalMemoryBytes),
 		scratchA: make([]byte, copyChunk),
 		scratchB: make([]byte, 4*4096),
 		acc:      make([]float32, 4096),
 	}
-	for i := range dev.Registers.Len() {
-		r := dev.Registers.At(i)
-		switch {
-		case r.Class == spec.PassThrough, r.Class == spec.Privileged, r.Role == spec.RoleID:
-		default:
-			continue
-		}
-		v := r.Reset
-		if r.Offset == spec.RegCaps && cfg.Preemption != coproc.Workgroup {
-			v &^= spec.RefGPUCapsPreemptWorkgroup
-		}
-		g.regs = append(g.regs, hwReg{def: r, value: v})
-		g.regAt[r.Offset/4] = uint16(len(g.regs))
+	if cfg.Preemption != coproc.Workgroup {
+		g.regs.Set(spec.RegCaps, g.regs.Read(spec.RegCaps)&^spec.RefGPUCapsPreemptWorkgroup)
 	}
 	g.caps = coproc.Caps{
 		Preemption:        cfg.Preemption,
@@ -298,31 +282,11 @@ func (g *GPU) SwitchTo(cc coproc.Context) error {
 
 // ReadReg reads the hardware register file: pass-through, privileged and
 // identification registers. Other offsets read 0.
-func (g *GPU) ReadReg(offset uint32) uint64 {
-	if r := g.reg(offset); r != nil {
-		return r.value
-	}
-	return 0
-}
+func (g *GPU) ReadReg(offset uint32) uint64 { return g.regs.Read(offset) }
 
 // WriteReg writes the bits of value the register's mask allows. Writes to
 // identification registers and to offsets outside the file are ignored.
-func (g *GPU) WriteReg(offset uint32, value uint64) {
-	if r := g.reg(offset); r != nil && r.def.Role != spec.RoleID {
-		r.value = r.value&^r.def.Mask | value&r.def.Mask
-	}
-}
-
-func (g *GPU) reg(offset uint32) *hwReg {
-	if offset%4 != 0 || uint64(offset)/4 >= uint64(len(g.regAt)) {
-		return nil
-	}
-	i := g.regAt[offset/4]
-	if i == 0 || g.regs[i-1].def.Offset != offset {
-		return nil
-	}
-	return &g.regs[i-1]
-}
+func (g *GPU) WriteReg(offset uint32, value uint64) { g.regs.Write(offset, value) }
 
 // Enqueue appends an audited job to a context's queue.
 func (g *GPU) Enqueue(cc coproc.Context, job *coproc.Job) error {

@@ -109,9 +109,9 @@ func (g *GPU) step(r *run, job *coproc.Job, cmd *spec.Command) (stepResult, erro
 			return stepBlocked, nil
 		}
 	case spec.OpLoadReg:
-		g.reg(uint32(cmd.Operands[0])).write(cmd.Operands[1]) // checked: a pass-through register
+		g.regs.Lookup(uint32(cmd.Operands[0])).Write(cmd.Operands[1]) // checked: a pass-through register
 	case spec.OpStoreReg:
-		v := g.reg(uint32(cmd.Operands[0])).value
+		v := g.regs.Lookup(uint32(cmd.Operands[0])).Value
 		if err := u.WriteU64(cmd.Operands[1], v); err != nil {
 			return stepFailed, err
 		}
@@ -123,8 +123,6 @@ func (g *GPU) step(r *run, job *coproc.Job, cmd *spec.Command) (stepResult, erro
 	}
 	return stepDone, nil
 }
-
-func (r *hwReg) write(v uint64) { r.value = r.value&^r.def.Mask | v&r.def.Mask }
 
 // dispatch runs the workgroups of a DISPATCH from the context's position.
 func (g *GPU) dispatch(r *run, cmd *spec.Command, launch bool) (stepResult, error) {
@@ -197,11 +195,11 @@ func (g *GPU) checkCommand(cmd *spec.Command) error {
 		if off > 0xffffffff {
 			return fmt.Errorf("%s: register offset 0x%x is outside the register window: %w", d.Name, off, ErrBadCommand)
 		}
-		r := g.reg(uint32(off))
-		if r == nil || r.def.Class != spec.PassThrough {
+		r := g.regs.Lookup(uint32(off))
+		if r == nil || r.Def.Class != spec.PassThrough {
 			name, class := "no register", ""
 			if r != nil {
-				name, class = r.def.Name, " ("+r.def.Class.String()+")"
+				name, class = r.Def.Name, " ("+r.Def.Class.String()+")"
 			}
 			return fmt.Errorf("%s: register 0x%04x is %s%s, not a per-context register: %w", d.Name, off, name, class, ErrBadCommand)
 		}
