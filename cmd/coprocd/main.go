@@ -3,7 +3,8 @@
 // With no arguments it runs on its embedded default configuration (a
 // reference GPU and three example domains; see `coprocd config`), which
 // works on any machine. `coprocd demo` runs three in-process domains on one
-// reference GPU and prints their results and the switch trace.
+// reference GPU and prints their results and the switch trace; `coprocd
+// bench` runs the benchmark harness's scenarios across policies.
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/coprocd/coprocd/bench"
 	"github.com/coprocd/coprocd/daemon"
 	"github.com/coprocd/coprocd/internal/demo"
 )
@@ -55,7 +57,7 @@ configuration, printed by 'coprocd config'.`,
 	}
 	root.Flags().StringVarP(&configPath, "config", "c", "", "configuration file (default: the embedded configuration)")
 	root.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
-	root.AddCommand(newDemoCommand(), newConfigCommand())
+	root.AddCommand(newDemoCommand(), newConfigCommand(), bench.NewCommand())
 	return root
 }
 
