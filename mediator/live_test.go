@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coprocd/coprocd/iommu"
+	"github.com/coprocd/coprocd/scheduler"
 	"github.com/coprocd/coprocd/spec"
 )
 
@@ -19,7 +20,24 @@ import (
 // Device.Run in its own goroutine as the daemon runs it, while guests on
 // other goroutines submit work and wait for their interrupts.
 func TestLiveRunUnderTheRealClock(t *testing.T) {
+	t.Run("rrobin", func(t *testing.T) { liveRun(t, false) })
+	t.Run("edf+wfq", func(t *testing.T) { liveRun(t, true) })
+}
+
+// liveRun drives three guests under round-robin or, with realtime, under
+// EDF reservations for the first guest and weighted fair share for the
+// others (the policy objects the simulator drives).
+func liveRun(t *testing.T, realtime bool) {
 	r := newRig(t, withRealClock(), withSlice(200*time.Microsecond))
+	if realtime {
+		caps := r.gpu.Caps()
+		costs := scheduler.Costs{SwitchCost: caps.SwitchCost, MaxNonPreemptible: 100 * time.Microsecond}
+		wfq, err := scheduler.NewWeightedFair(200*time.Microsecond, costs)
+		require.NoError(t, err)
+		h, err := scheduler.NewHierarchical(scheduler.NewEDF(scheduler.ReservationConfig{Costs: costs, Label: "gpu0"}), wfq)
+		require.NoError(t, err)
+		require.NoError(t, r.dev.SetPolicy(h))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.dev.Run(ctx) }()
@@ -30,6 +48,9 @@ func TestLiveRunUnderTheRealClock(t *testing.T) {
 	results := make([][]float32, guests)
 	for i := 0; i < guests; i++ {
 		g := r.guest(string(rune('a'+i)), 0)
+		if realtime && i == 0 {
+			require.NoError(t, g.vc.SetParams(scheduler.Params{Budget: 2 * time.Millisecond, Period: 10 * time.Millisecond}))
+		}
 		x := make([]float32, n)
 		for j := range x {
 			x[j] = float32(j % 10)
