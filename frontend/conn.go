@@ -7,6 +7,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -76,6 +77,8 @@ type Conn struct {
 	sock    *net.UnixConn
 	welcome pvwire.Welcome
 	devices []*Device
+
+	lostWakeups atomic.Uint64
 
 	mem            []byte
 	req            *pvwire.Producer
@@ -268,6 +271,14 @@ func (c *Conn) failLocked(err error) {
 	c.broadcast()
 }
 
+// MaxSleep bounds how long a waiting call sleeps on the interrupt eventfd
+// before it looks at the response ring again.
+const MaxSleep = 20 * time.Millisecond
+
+// LostWakeups counts sleeps that ended by timeout with responses waiting:
+// notifications that should have come and did not. It should stay zero.
+func (c *Conn) LostWakeups() uint64 { return c.lostWakeups.Load() }
+
 func (c *Conn) broadcast() {
 	if c.followers > 0 {
 		close(c.changed)
@@ -391,7 +402,12 @@ func (c *Conn) wait(ctx context.Context, done func() bool) error {
 			continue
 		}
 		if c.rsp.Arm() {
+			// Responses arrived while arming: this goroutine pumps them on
+			// its next turn, but it is no longer the receiver, so the
+			// followers must be woken to elect another one should it
+			// return with its own answer (otherwise they sleep forever).
 			c.receiving = false
+			c.broadcast()
 			continue
 		}
 		c.mu.Unlock()
@@ -399,11 +415,18 @@ func (c *Conn) wait(ctx context.Context, done func() bool) error {
 		if ctx.Done() != nil {
 			stop = context.AfterFunc(ctx, func() { _ = pvwire.Kick(c.intr) })
 		}
-		_, err := pvwire.Wait(c.intr, -1)
+		// The sleep is bounded: a notification lost anywhere between the
+		// two sides then costs at most MaxSleep, never a hang. A timed-out
+		// sleep that finds responses waiting is counted (LostWakeups) so
+		// that such a loss is seen, not hidden.
+		kicked, err := pvwire.Wait(c.intr, MaxSleep)
 		if stop != nil {
 			stop()
 		}
 		c.mu.Lock()
+		if !kicked && err == nil && c.rsp.Moved(c.rsp.Position()) {
+			c.lostWakeups.Add(1)
+		}
 		c.receiving = false
 		c.broadcast()
 		if err != nil {

@@ -57,6 +57,13 @@ func TestConcurrentCalls(t *testing.T) {
 		for err := range errs {
 			t.Errorf("spin %v: %v", spin, err)
 		}
+		// Bounded sleeps recover from a lost notification, so every call
+		// above completed. A lost one is still a bug: under -race about one
+		// run in twenty loses an interrupt with SpinWait < 0 (an open
+		// issue); report it rather than hide it.
+		if n := c.LostWakeups(); n > 0 {
+			t.Logf("spin %v: %d interrupts lost and recovered by the bounded sleep", spin, n)
+		}
 	}
 }
 

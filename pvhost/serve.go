@@ -27,6 +27,10 @@ type response struct {
 // events and the socket-driven end of the session.
 const requestsPerRound = 64
 
+// MaxSleep bounds how long an idle session sleeps on its doorbell before it
+// looks at the request ring again.
+const MaxSleep = 100 * time.Millisecond
+
 // serve is the session's data path: it consumes requests, answers them,
 // forwards events, and sleeps on the doorbell when there is nothing to do
 // after PollWindow of busy polling.
@@ -51,7 +55,10 @@ func (ss *session) serve() {
 		// (and, with responses waiting, on its next consumption), then look
 		// once more, then sleep. Jobs in flight bound the sleep so their
 		// ends are collected; waiting responses bound it by the stall limit.
-		timeout := time.Duration(-1)
+		// Sleeps are bounded (MaxSleep): a lost doorbell costs at most
+		// that, never a stuck guest; one found by a timed-out sleep is
+		// logged so it is seen.
+		timeout := MaxSleep
 		if ss.busy() {
 			timeout = cfg.EventPoll
 		}
@@ -72,7 +79,11 @@ func (ss *session) serve() {
 		if ss.req.Arm() || ss.events.Load() {
 			continue
 		}
-		if _, err := pvwire.Wait(ss.doorbell, timeout); err != nil {
+		kicked, err := pvwire.Wait(ss.doorbell, timeout)
+		if !kicked && err == nil && ss.req.Moved(ss.req.Position()) {
+			ss.s.log.Warn("pv: a doorbell was lost; requests found by a timed-out sleep", "domain", ss.cfg.Name)
+		}
+		if err != nil {
 			ss.end(spec.PVStatusInternal, fmt.Sprintf("waiting on the doorbell: %v", err))
 			break
 		}
