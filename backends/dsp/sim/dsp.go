@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coprocd/coprocd/backends/internal/engine"
 	"github.com/coprocd/coprocd/backends/internal/regfile"
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/iommu"
@@ -103,7 +104,7 @@ func New(cfg Config) (*DSP, error) {
 // maxNonPreemptible is the costliest command the spec's limits and the
 // per-call budget allow, in cycles.
 func (d *DSP) maxNonPreemptible() uint64 {
-	worst := d.cost.CommandCycles + ceilDiv(8, d.cost.BytesPerCycle) // FENCE, STORE_REG
+	worst := d.cost.CommandCycles + engine.CeilDiv(8, d.cost.BytesPerCycle) // FENCE, STORE_REG
 	for _, k := range d.spec.Commands.Kernels() {
 		args := make([]uint64, len(k.Args))
 		for i, a := range k.Args {

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/coprocd/coprocd/backends/internal/engine"
 	"github.com/coprocd/coprocd/backends/internal/regfile"
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/spec"
@@ -176,7 +177,7 @@ func (d *DSP) checkCommand(cmd *spec.Command) (uint64, error) {
 	case int(cmd.N) != len(def.Operands):
 		return 0, fmt.Errorf("%s with %d operands, want %d: %w", def.Name, cmd.N, len(def.Operands), ErrBadCommand)
 	}
-	if err := checkOperands(def.Name, def.Operands, cmd.Operands[:cmd.N]); err != nil {
+	if err := engine.CheckOperands(def.Name, def.Operands, cmd.Operands[:cmd.N], ErrBadCommand); err != nil {
 		return 0, err
 	}
 	switch cmd.Op {
@@ -194,11 +195,11 @@ func (d *DSP) checkCommand(cmd *spec.Command) (uint64, error) {
 			return 0, fmt.Errorf("%s: register 0x%04x is %s, not a per-session register: %w", def.Name, off, name, ErrBadCommand)
 		}
 		if cmd.Op == spec.OpDSPStoreReg {
-			return d.cost.CommandCycles + ceilDiv(8, d.cost.BytesPerCycle), nil
+			return d.cost.CommandCycles + engine.CeilDiv(8, d.cost.BytesPerCycle), nil
 		}
 		return d.cost.CommandCycles, nil
 	case spec.OpDSPFence:
-		return d.cost.CommandCycles + ceilDiv(8, d.cost.BytesPerCycle), nil
+		return d.cost.CommandCycles + engine.CeilDiv(8, d.cost.BytesPerCycle), nil
 	case spec.OpDSPCall:
 		return d.checkCall(cmd)
 	}
@@ -215,7 +216,7 @@ func (d *DSP) checkCall(cmd *spec.Command) (uint64, error) {
 	if len(cmd.Args) != len(k.Args) {
 		return 0, fmt.Errorf("CALL %s with %d arguments, want %d: %w", k.Name, len(cmd.Args), len(k.Args), ErrBadCommand)
 	}
-	if err := checkOperands("CALL "+k.Name, k.Args, cmd.Args); err != nil {
+	if err := engine.CheckOperands("CALL "+k.Name, k.Args, cmd.Args, ErrBadCommand); err != nil {
 		return 0, err
 	}
 	if err := checkServiceArgs(k, cmd.Args); err != nil {
@@ -266,30 +267,5 @@ func (d *DSP) callCost(svc uint64, args []uint64) uint64 {
 	case spec.DSPServiceMix:
 		aux, macs = 4*args[0], args[0]*args[1]
 	}
-	return d.cost.CallCycles + ceilDiv(in+out+aux, d.cost.BytesPerCycle) + ceilDiv(macs, d.cost.MACsPerCycle)
-}
-
-// checkOperands applies the limits and alignments of the spec.
-func checkOperands(owner string, defs []spec.Operand, vals []uint64) error {
-	for i, o := range defs {
-		v := vals[i]
-		switch o.Kind {
-		case spec.Value:
-			if o.Max != 0 && v > o.Max {
-				return fmt.Errorf("%s: %s = %d is over its limit %d: %w", owner, o.Name, v, o.Max, ErrBadCommand)
-			}
-		case spec.Address:
-			if o.Align > 1 && v%o.Align != 0 {
-				return fmt.Errorf("%s: %s = 0x%x is not aligned to %d bytes: %w", owner, o.Name, v, o.Align, ErrBadCommand)
-			}
-			n, err := o.Extent.Bytes(vals)
-			if err != nil {
-				return fmt.Errorf("%s: %s: %v: %w", owner, o.Name, err, ErrBadCommand)
-			}
-			if v+n < v {
-				return fmt.Errorf("%s: %s = 0x%x + %d bytes wraps around the address space: %w", owner, o.Name, v, n, ErrBadCommand)
-			}
-		}
-	}
-	return nil
+	return d.cost.CallCycles + engine.CeilDiv(in+out+aux, d.cost.BytesPerCycle) + engine.CeilDiv(macs, d.cost.MACsPerCycle)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 
+	"github.com/coprocd/coprocd/backends/internal/engine"
 	"github.com/coprocd/coprocd/spec"
 )
 
@@ -13,20 +14,20 @@ import (
 // (checked) argument snapshot args: the larger of the DMA and the pipeline,
 // which overlap in a streaming accelerator.
 func invokeCycles(m *CostModel, id uint64, args []uint64) uint64 {
-	dma := func(bytes uint64) uint64 { return ceilDiv(bytes, m.DMABytesPerCycle) }
+	dma := func(bytes uint64) uint64 { return engine.CeilDiv(bytes, m.DMABytesPerCycle) }
 	switch id {
 	case spec.AccelCRC32:
 		n := args[0]
-		return max(dma(n+4), ceilDiv(n, m.CRCBytesPerCycle))
+		return max(dma(n+4), engine.CeilDiv(n, m.CRCBytesPerCycle))
 	case spec.AccelFIR:
 		n, taps := args[0], args[1]
-		return max(dma(2*taps+10*n), ceilDiv(n, m.FIRSamplesPerCycle)+taps)
+		return max(dma(2*taps+10*n), engine.CeilDiv(n, m.FIRSamplesPerCycle)+taps)
 	case spec.AccelAES128CTR:
 		n := args[0]
-		return max(dma(32+2*n), ceilDiv(n, m.AESBytesPerCycle))
+		return max(dma(32+2*n), engine.CeilDiv(n, m.AESBytesPerCycle))
 	case spec.AccelMatMul:
 		mm, n, k := args[0], args[1], args[2]
-		return max(dma(4*(mm*k+k*n+mm*n)), ceilDiv(mm*n*k, m.MACsPerCycle))
+		return max(dma(4*(mm*k+k*n+mm*n)), engine.CeilDiv(mm*n*k, m.MACsPerCycle))
 	}
 	return 0
 }

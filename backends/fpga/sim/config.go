@@ -213,11 +213,3 @@ func perSecond(n, rate uint64) time.Duration {
 	}
 	return time.Duration(q)
 }
-
-func ceilDiv(a, b uint64) uint64 {
-	q := a / b
-	if a%b != 0 {
-		q++
-	}
-	return q
-}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/coprocd/coprocd/backends/internal/engine"
 	"github.com/coprocd/coprocd/backends/internal/regfile"
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/iommu"
@@ -110,7 +111,7 @@ func (f *FPGA) maxNonPreemptible() time.Duration {
 		}
 		worst = max(worst, f.cost.cycles(f.cost.IssueCycles+invokeCycles(&f.cost, k.ID, args)))
 	}
-	copyMax := f.cost.cycles(f.cost.IssueCycles + ceilDiv(spec.RefFPGAMaxBytes, f.cost.DMABytesPerCycle))
+	copyMax := f.cost.cycles(f.cost.IssueCycles + engine.CeilDiv(spec.RefFPGAMaxBytes, f.cost.DMABytesPerCycle))
 	return max(worst+2*f.cost.fetch(biggest)+f.cost.icap(biggest), copyMax)
 }
 

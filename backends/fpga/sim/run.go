@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/coprocd/coprocd/backends/internal/engine"
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/spec"
 )
@@ -67,18 +68,18 @@ func (f *FPGA) exec(job *coproc.Job, index int, cmd *spec.Command) (time.Duratio
 	switch cmd.Op {
 	case spec.OpNop:
 	case spec.OpFence:
-		t := f.cost.cycles(issue + ceilDiv(8, f.cost.DMABytesPerCycle))
+		t := f.cost.cycles(issue + engine.CeilDiv(8, f.cost.DMABytesPerCycle))
 		if err := u.WriteU64(cmd.Operands[0], cmd.Operands[1]); err != nil {
 			return t, nil, err
 		}
 		return t, &coproc.Event{Kind: coproc.EventFence, Job: job.ID, Value: cmd.Operands[1]}, nil
 	case spec.OpCopy:
-		t := f.cost.cycles(issue + ceilDiv(cmd.Operands[2], f.cost.DMABytesPerCycle))
+		t := f.cost.cycles(issue + engine.CeilDiv(cmd.Operands[2], f.cost.DMABytesPerCycle))
 		return t, nil, f.copy(cmd.Operands[0], cmd.Operands[1], cmd.Operands[2])
 	case spec.OpLoadReg:
 		f.regs.Lookup(uint32(cmd.Operands[0])).Write(cmd.Operands[1]) // checked: a pass-through register
 	case spec.OpStoreReg:
-		t := f.cost.cycles(issue + ceilDiv(8, f.cost.DMABytesPerCycle))
+		t := f.cost.cycles(issue + engine.CeilDiv(8, f.cost.DMABytesPerCycle))
 		return t, nil, u.WriteU64(cmd.Operands[1], f.regs.Lookup(uint32(cmd.Operands[0])).Value)
 	case spec.FPGAOpPrefetch:
 		f.prefetch(cmd.Operands[0], true)
@@ -103,7 +104,7 @@ func (f *FPGA) checkCommand(cmd *spec.Command) error {
 	case int(cmd.N) != len(d.Operands):
 		return fmt.Errorf("%s with %d operands, want %d: %w", d.Name, cmd.N, len(d.Operands), ErrBadCommand)
 	}
-	if err := checkOperands(d.Name, d.Operands, cmd.Operands[:cmd.N]); err != nil {
+	if err := engine.CheckOperands(d.Name, d.Operands, cmd.Operands[:cmd.N], ErrBadCommand); err != nil {
 		return err
 	}
 	switch cmd.Op {
@@ -125,32 +126,7 @@ func (f *FPGA) checkCommand(cmd *spec.Command) error {
 		if len(cmd.Args) != len(k.Args) {
 			return fmt.Errorf("INVOKE %s with %d arguments, want %d: %w", k.Name, len(cmd.Args), len(k.Args), ErrBadCommand)
 		}
-		return checkOperands(k.Name, k.Args, cmd.Args)
-	}
-	return nil
-}
-
-// checkOperands applies the limits and alignments of the spec.
-func checkOperands(owner string, defs []spec.Operand, vals []uint64) error {
-	for i, o := range defs {
-		v := vals[i]
-		switch o.Kind {
-		case spec.Value:
-			if o.Max != 0 && v > o.Max {
-				return fmt.Errorf("%s: %s = %d is over its limit %d: %w", owner, o.Name, v, o.Max, ErrBadCommand)
-			}
-		case spec.Address:
-			if o.Align > 1 && v%o.Align != 0 {
-				return fmt.Errorf("%s: %s = 0x%x is not aligned to %d bytes: %w", owner, o.Name, v, o.Align, ErrBadCommand)
-			}
-			n, err := o.Extent.Bytes(vals)
-			if err != nil {
-				return fmt.Errorf("%s: %s: %v: %w", owner, o.Name, err, ErrBadCommand)
-			}
-			if v+n < v {
-				return fmt.Errorf("%s: %s = 0x%x + %d bytes wraps around the address space: %w", owner, o.Name, v, n, ErrBadCommand)
-			}
-		}
+		return engine.CheckOperands(k.Name, k.Args, cmd.Args, ErrBadCommand)
 	}
 	return nil
 }
@@ -158,21 +134,5 @@ func checkOperands(owner string, defs []spec.Operand, vals []uint64) error {
 // copy moves n bytes from src to dst through the IOMMU with memmove
 // semantics, a chunk at a time; a fault stops it there.
 func (f *FPGA) copy(dst, src, n uint64) error {
-	buf := f.bufA
-	backward := dst > src && dst-src < n
-	for done := uint64(0); done < n; {
-		m := min(uint64(len(buf)), n-done)
-		off := done
-		if backward {
-			off = n - done - m
-		}
-		if err := f.unit.Read(src+off, buf[:m]); err != nil {
-			return err
-		}
-		if err := f.unit.Write(dst+off, buf[:m]); err != nil {
-			return err
-		}
-		done += m
-	}
-	return nil
+	return engine.Copy(f.unit, f.bufA, dst, src, n)
 }

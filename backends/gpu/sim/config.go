@@ -3,10 +3,9 @@ package sim
 import (
 	"errors"
 	"fmt"
-	"math"
-	"math/bits"
 	"time"
 
+	"github.com/coprocd/coprocd/backends/internal/engine"
 	"github.com/coprocd/coprocd/coproc"
 )
 
@@ -156,45 +155,18 @@ func (cfg Config) withDefaults() (Config, error) {
 // cyclesToDuration converts cycles to device time, rounding up to the next
 // nanosecond and saturating at the largest Duration.
 func (m *CostModel) cyclesToDuration(cycles uint64) time.Duration {
-	hi, lo := bits.Mul64(cycles, uint64(time.Second))
-	if hi >= m.ClockHz {
-		return time.Duration(math.MaxInt64)
-	}
-	q, r := bits.Div64(hi, lo, m.ClockHz)
-	if r != 0 {
-		q++
-	}
-	if q > math.MaxInt64 {
-		return time.Duration(math.MaxInt64)
-	}
-	return time.Duration(q)
+	return engine.CyclesToDuration(cycles, m.ClockHz)
 }
 
 // durationToCycles converts device time to whole cycles, rounding down (so
 // that cyclesToDuration's rounding up never gives back fewer cycles than it
 // was made from). A negative duration is 0 cycles.
 func (m *CostModel) durationToCycles(d time.Duration) uint64 {
-	if d <= 0 {
-		return 0
-	}
-	hi, lo := bits.Mul64(uint64(d), m.ClockHz)
-	if hi >= uint64(time.Second) {
-		return math.MaxUint64
-	}
-	q, _ := bits.Div64(hi, lo, uint64(time.Second))
-	return q
+	return engine.DurationToCycles(d, m.ClockHz)
 }
 
 // transfer is the cost of moving b bytes.
-func (m *CostModel) transfer(b uint64) uint64 { return ceilDiv(b, m.BytesPerCycle) }
+func (m *CostModel) transfer(b uint64) uint64 { return engine.CeilDiv(b, m.BytesPerCycle) }
 
 // compute is the cost of f float operations.
-func (m *CostModel) compute(f uint64) uint64 { return ceilDiv(f, m.FlopsPerCycle) }
-
-func ceilDiv(a, b uint64) uint64 {
-	q := a / b
-	if a%b != 0 {
-		q++
-	}
-	return q
-}
+func (m *CostModel) compute(f uint64) uint64 { return engine.CeilDiv(f, m.FlopsPerCycle) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/coprocd/coprocd/backends/internal/engine"
 	"github.com/coprocd/coprocd/spec"
 )
 
@@ -104,7 +105,7 @@ func (gpu *GPU) groupsCost(k *kernel, args []uint64, from, to uint64) uint64 {
 	if rem := total % k.perGroup; rem != 0 && fullEnd >= from && fullEnd < to {
 		c += gpu.groupCost(k, args, rem)
 	}
-	busyEnd := ceilDiv(total, k.perGroup)
+	busyEnd := engine.CeilDiv(total, k.perGroup)
 	if to > busyEnd {
 		c += (to - max(from, busyEnd)) * gpu.cost.LaunchCycles
 	}

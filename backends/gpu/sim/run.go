@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/coprocd/coprocd/backends/internal/engine"
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/spec"
 )
@@ -141,7 +142,7 @@ func (g *GPU) dispatch(r *run, cmd *spec.Command, launch bool) (stepResult, erro
 			// at once as many as the per-workgroup budget checks allow.
 			rest := groups - c.pos.group
 			if l := g.cost.LaunchCycles; l > 0 {
-				rest = min(rest, ceilDiv(r.limit-r.used, l))
+				rest = min(rest, engine.CeilDiv(r.limit-r.used, l))
 			}
 			r.used += rest * g.cost.LaunchCycles
 			c.pos.group += rest
@@ -184,7 +185,7 @@ func (g *GPU) checkCommand(cmd *spec.Command) error {
 	case int(cmd.N) != len(d.Operands):
 		return fmt.Errorf("%s with %d operands, want %d: %w", d.Name, cmd.N, len(d.Operands), ErrBadCommand)
 	}
-	if err := checkOperands(d.Name, d.Operands, cmd.Operands[:cmd.N]); err != nil {
+	if err := engine.CheckOperands(d.Name, d.Operands, cmd.Operands[:cmd.N], ErrBadCommand); err != nil {
 		return err
 	}
 	for i, o := range d.Operands {
@@ -228,35 +229,10 @@ func (g *GPU) checkDispatch(cmd *spec.Command) (*kernel, uint64, error) {
 	if len(cmd.Args) != len(k.def.Args) {
 		return nil, 0, fmt.Errorf("DISPATCH %s with %d arguments, want %d: %w", k.def.Name, len(cmd.Args), len(k.def.Args), ErrBadCommand)
 	}
-	if err := checkOperands(k.def.Name, k.def.Args, cmd.Args); err != nil {
+	if err := engine.CheckOperands(k.def.Name, k.def.Args, cmd.Args, ErrBadCommand); err != nil {
 		return nil, 0, err
 	}
 	return k, groups, nil
-}
-
-// checkOperands applies the limits and alignments of the spec.
-func checkOperands(owner string, defs []spec.Operand, vals []uint64) error {
-	for i, o := range defs {
-		v := vals[i]
-		switch o.Kind {
-		case spec.Value:
-			if o.Max != 0 && v > o.Max {
-				return fmt.Errorf("%s: %s = %d is over its limit %d: %w", owner, o.Name, v, o.Max, ErrBadCommand)
-			}
-		case spec.Address:
-			if o.Align > 1 && v%o.Align != 0 {
-				return fmt.Errorf("%s: %s = 0x%x is not aligned to %d bytes: %w", owner, o.Name, v, o.Align, ErrBadCommand)
-			}
-			n, err := o.Extent.Bytes(vals)
-			if err != nil {
-				return fmt.Errorf("%s: %s: %v: %w", owner, o.Name, err, ErrBadCommand)
-			}
-			if v+n < v {
-				return fmt.Errorf("%s: %s = 0x%x + %d bytes wraps around the address space: %w", owner, o.Name, v, n, ErrBadCommand)
-			}
-		}
-	}
-	return nil
 }
 
 // copy moves n bytes from src to dst through the IOMMU with memmove
@@ -264,23 +240,7 @@ func checkOperands(owner string, defs []spec.Operand, vals []uint64) error {
 // IOMMU does it). As on real hardware, a fault in the middle of the range
 // stops the copy there: the chunks before it have landed.
 func (g *GPU) copy(dst, src, n uint64) error {
-	buf := g.scratchA
-	backward := dst > src && dst-src < n // dst overlaps the tail of src
-	for done := uint64(0); done < n; {
-		m := min(uint64(len(buf)), n-done)
-		off := done
-		if backward {
-			off = n - done - m
-		}
-		if err := g.unit.Read(src+off, buf[:m]); err != nil {
-			return err
-		}
-		if err := g.unit.Write(dst+off, buf[:m]); err != nil {
-			return err
-		}
-		done += m
-	}
-	return nil
+	return engine.Copy(g.unit, g.scratchA, dst, src, n)
 }
 
 // fill writes words copies of pattern at dst, chunk by chunk like copy.
