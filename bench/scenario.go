@@ -19,6 +19,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/coprocd/coprocd/internal/yamlpath"
 	"github.com/coprocd/coprocd/scheduler"
 	"github.com/coprocd/coprocd/simulator"
 )
@@ -218,7 +219,7 @@ func Parse(data []byte, source string) (*Scenario, error) {
 		return nil, fmt.Errorf("%s: line %d: a scenario file holds one YAML document; found another", source, line)
 	}
 	if root.Kind != yaml.DocumentNode || len(root.Content) != 1 || root.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("%s: line %d: a scenario is a mapping (name:, devices:, domains:, ...)", source, lineOf(&root))
+		return nil, fmt.Errorf("%s: line %d: a scenario is a mapping (name:, devices:, domains:, ...)", source, yamlpath.Line(&root))
 	}
 
 	var f scenarioFile
@@ -237,7 +238,7 @@ func Parse(data []byte, source string) (*Scenario, error) {
 	if err != nil {
 		var fe *fieldError
 		if errors.As(err, &fe) {
-			return nil, fmt.Errorf("%s: line %d: %s", source, lineOf(&root, fe.path...), fe.msg)
+			return nil, fmt.Errorf("%s: line %d: %s", source, yamlpath.Line(&root, fe.path...), fe.msg)
 		}
 		return nil, fmt.Errorf("%s: %w", source, err)
 	}

@@ -115,40 +115,6 @@ func at(path []any, more ...any) []any {
 	return append(append(make([]any, 0, len(path)+len(more)), path...), more...)
 }
 
-// lineOf finds the line of the node at path, or of the deepest ancestor
-// that exists.
-func lineOf(n *yaml.Node, path ...any) int {
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, p := range path {
-		var next *yaml.Node
-		switch k := p.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == k {
-						next = n.Content[i+1]
-						line = n.Content[i].Line
-						break
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && k >= 0 && k < len(n.Content) {
-				next = n.Content[k]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-	}
-	return line
-}
-
 // nodeAt returns the node at path, or nil.
 func nodeAt(n *yaml.Node, path ...any) *yaml.Node {
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {

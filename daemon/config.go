@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/coprocd/coprocd/daemon/api"
+	"github.com/coprocd/coprocd/internal/yamlpath"
 	"github.com/coprocd/coprocd/isolation/cgroupdev"
 )
 
@@ -225,7 +226,7 @@ func ParseConfig(data []byte, source string) (*Config, error) {
 	if err := cfg.validate(); err != nil {
 		var ve *validationError
 		if errors.As(err, &ve) {
-			if line := lineOf(&root, ve.path...); line > 0 {
+			if line := yamlpath.Line(&root, ve.path...); line > 0 {
 				return nil, fmt.Errorf("%s: line %d: %s", source, line, ve.msg)
 			}
 			return nil, fmt.Errorf("%s: %s", source, ve.msg)
@@ -457,38 +458,4 @@ func checkName(name string) error {
 		return fmt.Errorf("name %q must be 1 to 64 characters without '/' or spaces", name)
 	}
 	return nil
-}
-
-// lineOf finds the line of the node at path (string keys, int indexes),
-// or of the deepest ancestor that exists.
-func lineOf(n *yaml.Node, path ...any) int {
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, p := range path {
-		var next *yaml.Node
-		switch k := p.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == k {
-						next = n.Content[i+1]
-						line = n.Content[i].Line
-						break
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && k < len(n.Content) {
-				next = n.Content[k]
-				line = next.Line
-			}
-		}
-		if next == nil {
-			return line
-		}
-		n = next
-	}
-	return line
 }
