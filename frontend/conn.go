@@ -275,8 +275,9 @@ func (c *Conn) failLocked(err error) {
 // before it looks at the response ring again.
 const MaxSleep = 20 * time.Millisecond
 
-// LostWakeups counts sleeps that ended by timeout with responses waiting:
-// notifications that should have come and did not. It should stay zero.
+// LostWakeups counts sleeps that ended by timeout with responses waiting
+// and no interrupt even a millisecond later: notifications that should have
+// come and did not. It should stay zero.
 func (c *Conn) LostWakeups() uint64 { return c.lostWakeups.Load() }
 
 func (c *Conn) broadcast() {
@@ -425,7 +426,16 @@ func (c *Conn) wait(ctx context.Context, done func() bool) error {
 		}
 		c.mu.Lock()
 		if !kicked && err == nil && c.rsp.Moved(c.rsp.Position()) {
-			c.lostWakeups.Add(1)
+			// Responses are waiting and no kick woke us. The host kicks
+			// right after it publishes, so a timeout that merely raced
+			// with a slow host sees the kick within moments; only a kick
+			// that never comes is a lost interrupt.
+			c.mu.Unlock()
+			late, _ := pvwire.Wait(c.intr, time.Millisecond)
+			c.mu.Lock()
+			if !late {
+				c.lostWakeups.Add(1)
+			}
 		}
 		c.receiving = false
 		c.broadcast()
