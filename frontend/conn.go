@@ -389,8 +389,10 @@ func (c *Conn) wait(ctx context.Context, done func() bool) error {
 		if time.Now().Before(spinUntil) {
 			pos := c.rsp.Position()
 			c.mu.Unlock()
+			// Look at the clock and yield only every 1024 probes: a probe
+			// is one load, a clock read or a yield costs tens of them.
 			for i := 0; !c.rsp.Moved(pos); i++ {
-				if i&63 == 63 {
+				if i&1023 == 1023 {
 					if !time.Now().Before(spinUntil) || ctx.Err() != nil {
 						break
 					}
