@@ -307,3 +307,40 @@ func TestRealTimePolicyAndReservations(t *testing.T) {
 		assert.Equal(t, http.StatusOK, code, "%s: %s", name, body)
 	}
 }
+
+// TestReloadAppliesWhatCanChange is what SIGHUP does: new profiles and
+// domains appear, a device's policy changes; a new device is only logged.
+func TestReloadAppliesWhatCanChange(t *testing.T) {
+	cfg := testConfig(t)
+	r := start(t, cfg)
+	next := testConfig(t)
+	next.RuntimeDir, next.StateDir, next.Control = cfg.RuntimeDir, cfg.StateDir, cfg.Control
+	next.Devices[0].Policy = PolicyConfig{Name: "wfq", Slice: Duration(3 * time.Millisecond)}
+	next.Devices = append(next.Devices, DeviceConfig{Name: "gpu9", Backend: "refgpu"})
+	next.Profiles = append(next.Profiles, Profile{Name: "gpu0-tiny", Device: "gpu0", Weight: 1, Memory: 1 << 20, Instances: 1})
+	next.Domains = append(next.Domains, DomainSpec{Name: "newcomer", VCoprocs: []VCoprocSpec{{Device: "gpu0", Profile: "gpu0-tiny"}}})
+
+	r.d.mu.Lock()
+	r.d.applyReload(next)
+	r.d.mu.Unlock()
+
+	var pol api.Policy
+	r.call("GET", "/v1/devices/gpu0/policy", nil, &pol)
+	assert.Equal(t, api.Policy{Name: "wfq", SliceNs: int64(3 * time.Millisecond)}, pol)
+	var doms []api.Domain
+	r.call("GET", "/v1/domains", nil, &doms)
+	_, ok := func() (api.Domain, bool) {
+		for _, d := range doms {
+			if d.Name == "newcomer" {
+				return d, true
+			}
+		}
+		return api.Domain{}, false
+	}()
+	assert.True(t, ok, "the new domain exists")
+	var devs []api.Device
+	r.call("GET", "/v1/devices", nil, &devs)
+	for _, d := range devs {
+		assert.NotEqual(t, "gpu9", d.Name, "devices need a restart")
+	}
+}
