@@ -207,7 +207,7 @@ func (d *Daemon) getProfiles(w http.ResponseWriter, _ *http.Request) {
 	for _, name := range sortedKeys(d.profiles) {
 		p := d.profiles[name]
 		out = append(out, api.Profile{Name: p.Name, Device: p.Device, Weight: p.Weight, Memory: uint64(p.Memory),
-			Instances: p.Instances, Available: p.Instances - p.used})
+			Instances: p.Instances, Available: p.Instances - d.profileInUse(p.Name)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -270,7 +270,7 @@ func (d *Daemon) quotaOf(spec DomainSpec, device string) uint64 {
 		if v.Device != device {
 			continue
 		}
-		if p := d.profiles[v.Profile]; p != nil {
+		if p, ok := d.profiles[v.Profile]; ok {
 			return uint64(p.Memory)
 		}
 		return uint64(v.Memory)
@@ -348,7 +348,7 @@ func (d *Daemon) postVCoproc(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := specOf(req)
-	if _, err := d.attach(name, v); err != nil {
+	if err := d.attach(name, v); err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("domain %q: %w", name, err))
 		return
 	}
@@ -393,9 +393,6 @@ func (d *Daemon) deleteVCoproc(w http.ResponseWriter, r *http.Request) {
 					return
 				}
 			}
-		}
-		if p := d.profiles[v.Profile]; p != nil {
-			p.used--
 		}
 		ds.spec.VCoprocs = append(ds.spec.VCoprocs[:i], ds.spec.VCoprocs[i+1:]...)
 		d.refreshPV(name)

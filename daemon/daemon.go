@@ -36,7 +36,7 @@ type Daemon struct {
 	mu       sync.Mutex // guards everything below
 	cfg      *Config
 	devices  map[string]*device
-	profiles map[string]*profileState
+	profiles map[string]Profile
 	domains  map[string]*domainState
 	state    *stateStore
 	vfio     map[string]*vfioExposure // by "domain/device"
@@ -55,11 +55,6 @@ type device struct {
 	policy  PolicyConfig
 }
 
-type profileState struct {
-	Profile
-	used int
-}
-
 type domainState struct {
 	spec   DomainSpec
 	source string // "config" or "api"
@@ -76,7 +71,7 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{log: log, m: m, cfg: cfg, devices: map[string]*device{}, profiles: map[string]*profileState{}, domains: map[string]*domainState{},
+	d := &Daemon{log: log, m: m, cfg: cfg, devices: map[string]*device{}, profiles: map[string]Profile{}, domains: map[string]*domainState{},
 		vfio: map[string]*vfioExposure{}, pv: map[string]*pvEndpoint{}}
 	for _, dc := range cfg.Devices {
 		if err := d.addDevice(dc); err != nil {
@@ -84,7 +79,7 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 		}
 	}
 	for _, p := range cfg.Profiles {
-		d.profiles[p.Name] = &profileState{Profile: p}
+		d.profiles[p.Name] = p
 	}
 	if err := d.setupNVML(); err != nil {
 		return nil, err
@@ -253,13 +248,9 @@ func (d *Daemon) createDomain(spec DomainSpec, source string) (err error) {
 	if _, err := d.m.CreateDomain(spec.Name); err != nil {
 		return err
 	}
-	var taken []*profileState
 	var iso *isolation
 	defer func() {
 		if err != nil {
-			for _, p := range taken {
-				p.used--
-			}
 			d.release(iso)
 			_ = d.m.DestroyDomain(spec.Name)
 		}
@@ -269,12 +260,8 @@ func (d *Daemon) createDomain(spec DomainSpec, source string) (err error) {
 		return err
 	}
 	for _, v := range spec.VCoprocs {
-		p, err := d.attach(spec.Name, v)
-		if err != nil {
+		if err := d.attach(spec.Name, v); err != nil {
 			return err
-		}
-		if p != nil {
-			taken = append(taken, p)
 		}
 	}
 	d.domains[spec.Name] = &domainState{spec: spec, source: source, iso: iso}
@@ -299,35 +286,44 @@ func (d *Daemon) createDomain(spec DomainSpec, source string) (err error) {
 	return nil
 }
 
-// attach gives a domain a vcoproc; it returns the profile whose instance
-// it took, if any.
-func (d *Daemon) attach(domain string, v VCoprocSpec) (*profileState, error) {
+// attach gives a domain a vcoproc, with a profile's share or its own.
+func (d *Daemon) attach(domain string, v VCoprocSpec) error {
 	if _, ok := d.devices[v.Device]; !ok {
-		return nil, fmt.Errorf("no device %q", v.Device)
+		return fmt.Errorf("no device %q", v.Device)
 	}
 	prm := params(v.Weight, v.Reservation)
 	quota := uint64(v.Memory)
-	var prof *profileState
 	if v.Profile != "" {
 		p, ok := d.profiles[v.Profile]
 		if !ok {
-			return nil, fmt.Errorf("no profile %q", v.Profile)
+			return fmt.Errorf("no profile %q", v.Profile)
 		}
 		if p.Device != v.Device {
-			return nil, fmt.Errorf("profile %q is for device %q, not %q", v.Profile, p.Device, v.Device)
+			return fmt.Errorf("profile %q is for device %q, not %q", v.Profile, p.Device, v.Device)
 		}
-		if p.used >= p.Instances {
-			return nil, fmt.Errorf("profile %q has no available instances (%d of %d in use)", p.Name, p.used, p.Instances)
+		if used := d.profileInUse(p.Name); used >= p.Instances {
+			return fmt.Errorf("profile %q has no available instances (%d of %d in use)", p.Name, used, p.Instances)
 		}
-		prm, quota, prof = params(p.Weight, p.Reservation), uint64(p.Memory), p
+		prm, quota = params(p.Weight, p.Reservation), uint64(p.Memory)
 	}
-	if _, err := d.m.Attach(domain, v.Device, mediator.VCoprocConfig{Params: prm, MemoryQuota: quota}); err != nil {
-		return nil, err
+	_, err := d.m.Attach(domain, v.Device, mediator.VCoprocConfig{Params: prm, MemoryQuota: quota})
+	return err
+}
+
+// profileInUse counts the vcoprocs of existing domains that use a profile.
+// It is derived, never kept: a domain being created is not counted until
+// it exists, and it cannot use one profile twice (a profile is one device's,
+// and a domain has one vcoproc per device).
+func (d *Daemon) profileInUse(name string) int {
+	n := 0
+	for _, ds := range d.domains {
+		for _, v := range ds.spec.VCoprocs {
+			if v.Profile == name {
+				n++
+			}
+		}
 	}
-	if prof != nil {
-		prof.used++
-	}
-	return prof, nil
+	return n
 }
 
 func (d *Daemon) destroyDomain(name string) error {
@@ -345,11 +341,6 @@ func (d *Daemon) destroyDomain(name string) error {
 		return err
 	}
 	d.release(ds.iso)
-	for _, v := range ds.spec.VCoprocs {
-		if p := d.profiles[v.Profile]; p != nil {
-			p.used--
-		}
-	}
 	delete(d.domains, name)
 	return nil
 }

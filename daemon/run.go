@@ -158,11 +158,7 @@ func (d *Daemon) drain(grace time.Duration) {
 // domains, device policies. What cannot (devices, sockets) is logged.
 func (d *Daemon) applyReload(cfg *Config) {
 	for _, p := range cfg.Profiles {
-		if old, ok := d.profiles[p.Name]; ok {
-			old.Profile = p
-		} else {
-			d.profiles[p.Name] = &profileState{Profile: p}
-		}
+		d.profiles[p.Name] = p
 	}
 	for _, dc := range cfg.Devices {
 		dev, ok := d.devices[dc.Name]
