@@ -314,6 +314,10 @@ func leUint64(b []byte) uint64 {
 // admitted to the new policy with its parameters and woken if it has work;
 // if the new policy refuses any of them, nothing changes and the error says
 // which. The owner keeps the device until the new policy's first decision.
+//
+// It does not use scheduler.Migrate, which hands over what the old policy
+// believes: the mediator knows better which vcoprocs have work and which
+// are blocked on a WAIT (and so must not be woken until their next poll).
 func (d *Device) SetPolicy(p scheduler.Policy) error {
 	if p == nil {
 		return fmt.Errorf("mediator: device %q: nil policy", d.name)
