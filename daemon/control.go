@@ -443,7 +443,8 @@ func checkLoopback(addr string) error {
 
 // serveHTTP serves h on l until ctx ends, then shuts down gracefully.
 func serveHTTP(ctx context.Context, l net.Listener, h http.Handler, grace time.Duration) error {
-	srv := &http.Server{Handler: h, ConnContext: connContext, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ConnContext: connContext, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute} // a peer that stalls cannot hold a connection for ever
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
