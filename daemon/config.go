@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/coprocd/coprocd/backends/gpu/nvml"
 	"github.com/coprocd/coprocd/daemon/api"
 	"github.com/coprocd/coprocd/internal/yamlpath"
 	"github.com/coprocd/coprocd/isolation/cgroupdev"
@@ -67,6 +68,9 @@ type NVMLConfig struct {
 	// ProcRoot and DevRoot locate /proc (devices, nvidia-caps) and /dev.
 	ProcRoot string `yaml:"proc_root"`
 	DevRoot  string `yaml:"dev_root"`
+	// AccountingPeriod is how often the daemon samples the GPUs' processes
+	// (memory, SM share), sums them per domain and checks quotas.
+	AccountingPeriod Duration `yaml:"accounting_period"`
 }
 
 // DeviceConfig is one physical coprocessor.
@@ -155,6 +159,52 @@ type DomainSpec struct {
 type GPUSpec struct {
 	GPU     string `yaml:"gpu" json:"gpu"`
 	Profile string `yaml:"profile" json:"profile"`
+	// Quota limits what the domain's processes use of this GPU, checked
+	// every accounting period; the domain needs a cgroup (its processes
+	// are found by their cgroup).
+	Quota *GPUQuota `yaml:"quota" json:"quota,omitempty"`
+}
+
+// GPUQuota is a domain's limit on one NVIDIA GPU and what to do over it
+// (see nvml.Quota and docs/nvml.md for what each action can promise).
+type GPUQuota struct {
+	Memory       Size   `yaml:"memory" json:"memory,omitempty"`
+	MemoryAction string `yaml:"memory_action" json:"memory_action,omitempty"` // warn (default) or stop
+	SMPercent    uint32 `yaml:"sm_percent" json:"sm_percent,omitempty"`
+	SMAction     string `yaml:"sm_action" json:"sm_action,omitempty"` // warn (default), throttle or stop
+	Grace        int    `yaml:"grace" json:"grace,omitempty"`         // over-quota samples tolerated before throttle or stop
+}
+
+// quota converts q to the enforcer's form and validates it.
+func (q GPUQuota) quota() (nvml.Quota, error) {
+	out := nvml.Quota{MemoryBytes: uint64(q.Memory), SMPercent: q.SMPercent, Grace: q.Grace, MemoryAction: nvml.Warn, SMAction: nvml.Warn}
+	var err error
+	if q.MemoryAction != "" {
+		if out.MemoryAction, err = nvml.ParseAction(q.MemoryAction); err != nil {
+			return nvml.Quota{}, err
+		}
+	}
+	if q.SMAction != "" {
+		if out.SMAction, err = nvml.ParseAction(q.SMAction); err != nil {
+			return nvml.Quota{}, err
+		}
+	}
+	if out.MemoryBytes == 0 && out.SMPercent == 0 {
+		return nvml.Quota{}, errors.New("a quota needs memory or sm_percent")
+	}
+	return out, out.Validate()
+}
+
+// checkQuota validates a GPU's quota for a domain with the given cgroup.
+func (g GPUSpec) checkQuota(cgroup string) error {
+	if g.Quota == nil {
+		return nil
+	}
+	if cgroup == "" {
+		return errors.New("a quota needs the domain's cgroup: coprocd finds a domain's GPU processes by their cgroup")
+	}
+	_, err := g.Quota.quota()
+	return err
 }
 
 // VCoprocSpec is one vcoproc of a domain: a device and either a profile or
@@ -199,10 +249,13 @@ func (r Reservation) isZero() bool { return r == Reservation{} }
 
 // Defaults.
 const (
-	DefaultSlice      = Duration(10_000_000) // 10 ms
-	DefaultVRAM       = Size(256 << 20)
-	DefaultGrace      = Duration(5_000_000_000)
-	DefaultSocketName = "control.sock"
+	DefaultSlice = Duration(10_000_000) // 10 ms
+	DefaultVRAM  = Size(256 << 20)
+	DefaultGrace = Duration(5_000_000_000)
+	// DefaultAccountingPeriod is NVML's own sampling granularity for
+	// process utilization (about a second on current drivers).
+	DefaultAccountingPeriod = Duration(1_000_000_000)
+	DefaultSocketName       = "control.sock"
 )
 
 // ParseConfig reads a configuration strictly: unknown keys and impossible
@@ -266,6 +319,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Grace == 0 {
 		c.Grace = DefaultGrace
+	}
+	if c.NVML.AccountingPeriod == 0 {
+		c.NVML.AccountingPeriod = DefaultAccountingPeriod
 	}
 	for i := range c.Devices {
 		d := &c.Devices[i]
@@ -393,6 +449,9 @@ func (c *Config) validate() error {
 		for j, g := range d.GPUs {
 			if g.GPU == "" || g.Profile == "" {
 				return bad(fmt.Sprintf("domain %q: a GPU needs gpu (UUID or index) and profile", d.Name), "domains", i, "gpus", j)
+			}
+			if err := g.checkQuota(d.Cgroup); err != nil {
+				return bad(fmt.Sprintf("domain %q: GPU %s: %v", d.Name, g.GPU, err), "domains", i, "gpus", j, "quota")
 			}
 		}
 		for j, n := range d.DeviceNodes {

@@ -239,7 +239,7 @@ func (d *Daemon) apiDomain(name string) api.Domain {
 			a.Nodes = append(a.Nodes, r.String())
 		}
 		for _, g := range ds.iso.gpus {
-			a.GPUs = append(a.GPUs, api.GPU{ID: g.ID, UUID: g.GPU, Profile: g.Profile, Memory: g.MemoryBytes})
+			a.GPUs = append(a.GPUs, d.apiGPU(name, g))
 		}
 	}
 	dom, ok := d.m.Domain(name)
@@ -291,7 +291,11 @@ func (d *Daemon) postDomain(w http.ResponseWriter, r *http.Request) {
 	}
 	spec := DomainSpec{Name: req.Name, UID: req.UID, GID: req.GID, Cgroup: req.Cgroup, DeviceNodes: req.DeviceNodes}
 	for _, g := range req.GPUs {
-		spec.GPUs = append(spec.GPUs, GPUSpec{GPU: g.GPU, Profile: g.Profile})
+		gs := GPUSpec{GPU: g.GPU, Profile: g.Profile}
+		if q := g.Quota; q != nil {
+			gs.Quota = &GPUQuota{Memory: Size(q.MemoryBytes), MemoryAction: q.MemoryAction, SMPercent: q.SMPercent, SMAction: q.SMAction, Grace: q.Grace}
+		}
+		spec.GPUs = append(spec.GPUs, gs)
 	}
 	for _, v := range req.VCoprocs {
 		spec.VCoprocs = append(spec.VCoprocs, specOf(v))

@@ -43,9 +43,10 @@ type Daemon struct {
 	pv       map[string]*pvEndpoint   // by domain
 	running  bool                     // Run has made the runtime directory
 
-	nvml         *nvml.Manager // nil unless nvml.enabled
-	probed       bool          // probeIsolation has run
-	isolationErr error         // why device filters cannot be used here
+	nvml         *nvml.Manager  // nil unless nvml.enabled
+	gpuAcct      *gpuAccounting // nil unless nvml.enabled
+	probed       bool           // probeIsolation has run
+	isolationErr error          // why device filters cannot be used here
 }
 
 type device struct {

@@ -27,6 +27,8 @@ type isolation struct {
 	filter *cgroupdev.Filter
 	rules  []cgroupdev.Rule
 	gpus   []*nvml.Allocation
+	// domain and cgroup are the domain's, for undoing its GPU quotas.
+	domain, cgroup string
 	// off says why the domain's cgroup is not filtered, when it is not.
 	off string
 }
@@ -58,6 +60,9 @@ func (d *Daemon) setupNVML() error {
 		return fmt.Errorf("nvml.enabled is true but NVML cannot be used: %w", err)
 	}
 	d.nvml = m
+	if err := d.setupGPUAccounting(); err != nil {
+		return err
+	}
 	for _, g := range m.GPUs() {
 		d.log.Info("NVIDIA GPU", "index", g.Index, "uuid", g.UUID, "name", g.Name, "memory", g.MemoryBytes, "mig", g.MIG.Enabled, "profiles", len(g.Profiles))
 	}
@@ -96,7 +101,7 @@ func (d *Daemon) gpuUUID(name string) (string, error) {
 // isolate gives a domain its GPUs and fences its cgroup to its nodes. On
 // error nothing is left allocated or attached.
 func (d *Daemon) isolate(spec DomainSpec) (iso *isolation, err error) {
-	iso = &isolation{}
+	iso = &isolation{domain: spec.Name, cgroup: spec.Cgroup}
 	defer func() {
 		if err != nil {
 			d.release(iso)
@@ -115,6 +120,9 @@ func (d *Daemon) isolate(spec DomainSpec) (iso *isolation, err error) {
 			return nil, err
 		}
 		iso.gpus = append(iso.gpus, a)
+		if err := d.setGPUQuotas(spec.Name, spec.Cgroup, g, uuid); err != nil {
+			return nil, err
+		}
 		for _, n := range a.Nodes {
 			r, err := cgroupdev.ParseRule(fmt.Sprintf("c %d:%d %s", n.Major, n.Minor, n.Access))
 			if err != nil {
@@ -157,6 +165,11 @@ func (d *Daemon) release(iso *isolation) {
 			d.log.Warn("detaching a device filter", "cgroup", iso.filter.Path(), "err", err)
 		}
 	}
+	uuids := make([]string, 0, len(iso.gpus))
+	for _, a := range iso.gpus {
+		uuids = append(uuids, a.GPU)
+	}
+	d.clearGPUQuotas(iso.domain, iso.cgroup, uuids)
 	for _, a := range iso.gpus {
 		if err := d.nvml.Release(a.ID); err != nil {
 			d.log.Warn("releasing a GPU share", "allocation", a.ID, "err", err)

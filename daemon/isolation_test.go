@@ -19,8 +19,9 @@ import (
 )
 
 // withMockNVML makes the daemon open go-nvml's DGX A100 mock server, with a
-// fake /proc that names the uvm and caps majors.
-func withMockNVML(t *testing.T) {
+// fake /proc that names the uvm and caps majors; customize, when given,
+// adjusts the server (the processes it reports, say).
+func withMockNVML(t *testing.T, customize ...func(*dgxa100.Server)) {
 	t.Helper()
 	proc := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(proc, "devices"),
@@ -33,6 +34,16 @@ func withMockNVML(t *testing.T) {
 			dev.GetVgpuSchedulerCapabilitiesFunc = func() (gonvml.VgpuSchedulerCapabilities, gonvml.Return) {
 				return gonvml.VgpuSchedulerCapabilities{}, gonvml.ERROR_NOT_SUPPORTED
 			}
+			// What a bare-metal driver answers with no CUDA process
+			// running (the mock leaves these unset; accounting calls them).
+			dev.GetComputeRunningProcessesFunc = func() ([]gonvml.ProcessInfo, gonvml.Return) { return nil, gonvml.SUCCESS }
+			dev.GetProcessUtilizationFunc = func(uint64) ([]gonvml.ProcessUtilizationSample, gonvml.Return) {
+				return nil, gonvml.ERROR_NOT_FOUND
+			}
+			dev.GetAccountingModeFunc = func() (gonvml.EnableState, gonvml.Return) { return gonvml.FEATURE_DISABLED, gonvml.SUCCESS }
+		}
+		for _, c := range customize {
+			c(server)
 		}
 		opts.ProcRoot = proc
 		return nvml.Open(server, opts)

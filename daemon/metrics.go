@@ -69,6 +69,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descDevQueue, prometheus.GaugeValue, float64(runnable), name)
 	}
+	d.collectGPUs(ch)
 }
 
 // latencyHistogram converts the mediator's histogram (per-bucket counts)

@@ -73,6 +73,9 @@ func (d *Daemon) Run(ctx context.Context, reload func() (*Config, error)) error 
 	devCtx, stopDevices := context.WithCancel(context.Background())
 	waitDevices := d.runDevices(devCtx)
 	go d.watchFilters(devCtx)
+	if d.gpuAcct != nil {
+		go d.accountGPUs(devCtx)
+	}
 
 	d.mu.Lock()
 	d.log.Info("coprocd running", "control", d.cfg.Control.Socket, "devices", len(d.devices), "domains", len(d.domains), "state", d.state.path())

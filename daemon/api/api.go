@@ -94,6 +94,11 @@ type GPU struct {
 	UUID    string `json:"uuid"`
 	Profile string `json:"profile"`
 	Memory  uint64 `json:"memory_bytes"`
+	// Use at the latest accounting sample: memory, SM share (when the
+	// driver reports it) and processes of the domain on this GPU.
+	MemoryUsed uint64  `json:"memory_used_bytes"`
+	SMPercent  *uint32 `json:"sm_percent,omitempty"`
+	Processes  int     `json:"processes"`
 }
 
 // VCoproc is one domain's virtual coprocessor on one device.
@@ -149,6 +154,20 @@ type DomainRequest struct {
 type GPURequest struct {
 	GPU     string `json:"gpu"`
 	Profile string `json:"profile"`
+	// Quota limits the domain's use of the GPU (the domain needs a
+	// cgroup); see docs/nvml.md.
+	Quota *GPUQuota `json:"quota,omitempty"`
+}
+
+// GPUQuota is a domain's limit on an NVIDIA GPU and the action over it:
+// memory_action warn or stop, sm_action warn, throttle or stop; grace is
+// how many over-quota samples in a row are tolerated before the action.
+type GPUQuota struct {
+	MemoryBytes  uint64 `json:"memory_bytes,omitempty"`
+	MemoryAction string `json:"memory_action,omitempty"`
+	SMPercent    uint32 `json:"sm_percent,omitempty"`
+	SMAction     string `json:"sm_action,omitempty"`
+	Grace        int    `json:"grace,omitempty"`
 }
 
 // VCoprocRequest attaches a vcoproc: a profile, or a weight and a memory

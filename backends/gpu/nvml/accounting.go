@@ -2,8 +2,6 @@ package nvml
 
 import (
 	"cmp"
-	"fmt"
-	"io"
 	"slices"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
@@ -149,38 +147,4 @@ func Aggregate(procs []ProcessUsage, domainOf func(pid uint32) (string, bool)) [
 	}
 	slices.SortFunc(out, func(a, b DomainUsage) int { return cmp.Compare(a.Domain, b.Domain) })
 	return out
-}
-
-// WriteMetrics writes per-domain usage in the Prometheus text format.
-// Processes of no domain are labelled domain="".
-func WriteMetrics(w io.Writer, usage []DomainUsage) error {
-	type series struct {
-		name, help, kind string
-		value            func(GPUUsage) (float64, bool)
-	}
-	all := []series{
-		{"coprocd_nvml_domain_memory_bytes", "GPU memory used by the domain's processes.", "gauge",
-			func(g GPUUsage) (float64, bool) { return float64(g.MemoryBytes), true }},
-		{"coprocd_nvml_domain_sm_utilization_percent", "Share of the GPU's SM time used by the domain's processes over the last sample period.", "gauge",
-			func(g GPUUsage) (float64, bool) { return float64(g.SMPercent), g.UtilizationKnown }},
-		{"coprocd_nvml_domain_processes", "Compute processes of the domain on the GPU.", "gauge",
-			func(g GPUUsage) (float64, bool) { return float64(len(g.PIDs)), true }},
-	}
-	for _, s := range all {
-		if _, err := fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", s.name, s.help, s.name, s.kind); err != nil {
-			return err
-		}
-		for _, d := range usage {
-			for _, uuid := range slices.Sorted(mapsKeys(d.GPUs)) {
-				v, ok := s.value(d.GPUs[uuid])
-				if !ok {
-					continue
-				}
-				if _, err := fmt.Fprintf(w, "%s{domain=%q,gpu=%q} %g\n", s.name, d.Domain, uuid, v); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
 }

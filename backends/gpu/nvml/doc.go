@@ -25,7 +25,8 @@
 //     others to the domain's cgroup (isolation/cgroupdev).
 //   - Accounting is coprocd's: Sample reads per-process memory and
 //     utilization from NVML, Aggregate sums them per domain with the
-//     daemon's pid → domain mapping, WriteMetrics exports them.
+//     daemon's pid → domain mapping (the daemon finds a pid's domain by its
+//     cgroup and exports the sums as Prometheus metrics).
 //   - Enforcement is coprocd's, and reactive: see below.
 //
 // # Discovery and profiles

@@ -3,12 +3,9 @@ package nvml
 import (
 	"errors"
 	"fmt"
-	"iter"
 	"maps"
 	"slices"
 )
-
-func mapsKeys[K comparable, V any](m map[K]V) iter.Seq[K] { return maps.Keys(m) }
 
 // Action is what the daemon does about a domain over its quota.
 type Action uint8
@@ -176,7 +173,7 @@ func (e *Enforcer) Evaluate(usage []DomainUsage) []Violation {
 	var out []Violation
 	seen := map[overKey]bool{}
 	for _, d := range usage {
-		for _, gpu := range slices.Sorted(mapsKeys(d.GPUs)) {
+		for _, gpu := range slices.Sorted(maps.Keys(d.GPUs)) {
 			g := d.GPUs[gpu]
 			q, ok := e.quotas[d.Domain][gpu]
 			if !ok {

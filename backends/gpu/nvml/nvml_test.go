@@ -443,14 +443,6 @@ func TestSampleAndAggregate(t *testing.T) {
 	assert.Equal(t, GPUUsage{MemoryBytes: 5 << 30, SMPercent: 70, UtilizationKnown: false, PIDs: []uint32{102, 103}}, usage[1].GPUs[d1.UUID])
 	assert.Equal(t, GPUUsage{MemoryBytes: 512 << 20, SMPercent: 10, UtilizationKnown: true, PIDs: []uint32{200}}, usage[2].GPUs[d0.UUID])
 
-	var metrics strings.Builder
-	require.NoError(t, WriteMetrics(&metrics, usage))
-	text := metrics.String()
-	assert.Contains(t, text, fmt.Sprintf("coprocd_nvml_domain_memory_bytes{domain=\"a\",gpu=%q} 3.221225472e+09\n", d0.UUID))
-	assert.Contains(t, text, fmt.Sprintf("coprocd_nvml_domain_sm_utilization_percent{domain=\"a\",gpu=%q} 70\n", d0.UUID))
-	assert.NotContains(t, text, fmt.Sprintf("coprocd_nvml_domain_sm_utilization_percent{domain=\"a\",gpu=%q}", d1.UUID), "unknown utilization is not exported as 0")
-	assert.Contains(t, text, "# TYPE coprocd_nvml_domain_processes gauge\n")
-
 	// An NVML failure is named.
 	d0.GetComputeRunningProcessesFunc = func() ([]nvml.ProcessInfo, nvml.Return) { return nil, nvml.ERROR_UNKNOWN }
 	_, err = m.Sample()
