@@ -43,10 +43,13 @@ type Daemon struct {
 	pv       map[string]*pvEndpoint   // by domain
 	running  bool                     // Run has made the runtime directory
 
-	nvml         *nvml.Manager  // nil unless nvml.enabled
-	gpuAcct      *gpuAccounting // nil unless nvml.enabled
-	probed       bool           // probeIsolation has run
-	isolationErr error          // why device filters cannot be used here
+	nvml    *nvml.Manager  // nil unless nvml.enabled
+	gpuAcct *gpuAccounting // nil unless nvml.enabled
+	// savedInstances are the MIG instances the state file lists, by
+	// domain, to adopt while the domains are restored.
+	savedInstances map[string][]savedGPUInstance
+	probed         bool  // probeIsolation has run
+	isolationErr   error // why device filters cannot be used here
 }
 
 type device struct {
@@ -95,6 +98,7 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.savedInstances = saved.GPUInstances
 	for _, spec := range cfg.Domains {
 		if err := d.createDomain(spec, "config"); err != nil {
 			return nil, fmt.Errorf("domain %q from the configuration: %w", spec.Name, err)
@@ -110,6 +114,8 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 		}
 		log.Info("domain restored", "domain", spec.Name)
 	}
+	d.savedInstances = nil
+	d.reportUnowned()
 	for name, pc := range saved.Policies {
 		if dev, ok := d.devices[name]; ok {
 			if err := d.setPolicy(dev, pc); err != nil {
@@ -355,6 +361,7 @@ func (d *Daemon) saveState() error {
 		}
 	}
 	sort.Slice(s.Domains, func(i, j int) bool { return s.Domains[i].Name < s.Domains[j].Name })
+	s.GPUInstances = d.savedGPUInstances()
 	for name, dev := range d.devices {
 		if dev.policy != dev.cfg.Policy {
 			s.Policies[name] = dev.policy

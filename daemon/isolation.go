@@ -107,7 +107,7 @@ func (d *Daemon) isolate(spec DomainSpec) (iso *isolation, err error) {
 			d.release(iso)
 		}
 	}()
-	for _, g := range spec.GPUs {
+	for j, g := range spec.GPUs {
 		if d.nvml == nil {
 			return nil, fmt.Errorf("domain %q asks for NVIDIA GPUs but NVML is not enabled", spec.Name)
 		}
@@ -115,7 +115,7 @@ func (d *Daemon) isolate(spec DomainSpec) (iso *isolation, err error) {
 		if err != nil {
 			return nil, err
 		}
-		a, err := d.nvml.Allocate(uuid, spec.Name, g.Profile)
+		a, err := d.allocateGPU(spec.Name, j, uuid, g.Profile)
 		if err != nil {
 			return nil, err
 		}

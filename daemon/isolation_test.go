@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	gonvml "github.com/NVIDIA/go-nvml/pkg/nvml"
@@ -19,36 +20,46 @@ import (
 )
 
 // withMockNVML makes the daemon open go-nvml's DGX A100 mock server, with a
-// fake /proc that names the uvm and caps majors; customize, when given,
-// adjusts the server (the processes it reports, say).
-func withMockNVML(t *testing.T, customize ...func(*dgxa100.Server)) {
+// fake /proc that names the uvm and caps majors and lists the MIG
+// capability minors; customize, when given, adjusts the server (the
+// processes it reports, say). The server is the machine's GPUs: every
+// daemon the test starts opens the same one, as a restarted daemon finds
+// the GPUs as its predecessor left them.
+func withMockNVML(t *testing.T, customize ...func(*dgxa100.Server)) *dgxa100.Server {
 	t.Helper()
 	proc := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(proc, "devices"),
 		[]byte("Character devices:\n  1 mem\n195 nvidia-frontend\n508 nvidia-uvm\n509 nvidia-caps\n"), 0o644))
+	var minors strings.Builder
+	for gi := range 8 {
+		fmt.Fprintf(&minors, "gpu0/gi%d/access %d\ngpu0/gi%d/ci0/access %d\n", gi, 3+2*gi, gi, 4+2*gi)
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(proc, "driver", "nvidia-caps"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(proc, "driver", "nvidia-caps", "mig-minors"), []byte(minors.String()), 0o644))
+	server := dgxa100.New()
+	for _, d := range server.Devices {
+		dev := d.(*dgxa100.Device)
+		dev.GetVgpuSchedulerCapabilitiesFunc = func() (gonvml.VgpuSchedulerCapabilities, gonvml.Return) {
+			return gonvml.VgpuSchedulerCapabilities{}, gonvml.ERROR_NOT_SUPPORTED
+		}
+		// What a bare-metal driver answers with no CUDA process running
+		// (the mock leaves these unset; accounting calls them).
+		dev.GetComputeRunningProcessesFunc = func() ([]gonvml.ProcessInfo, gonvml.Return) { return nil, gonvml.SUCCESS }
+		dev.GetProcessUtilizationFunc = func(uint64) ([]gonvml.ProcessUtilizationSample, gonvml.Return) {
+			return nil, gonvml.ERROR_NOT_FOUND
+		}
+		dev.GetAccountingModeFunc = func() (gonvml.EnableState, gonvml.Return) { return gonvml.FEATURE_DISABLED, gonvml.SUCCESS }
+	}
+	for _, c := range customize {
+		c(server)
+	}
 	old := openNVML
 	openNVML = func(opts nvml.Options) (*nvml.Manager, error) {
-		server := dgxa100.New()
-		for _, d := range server.Devices {
-			dev := d.(*dgxa100.Device)
-			dev.GetVgpuSchedulerCapabilitiesFunc = func() (gonvml.VgpuSchedulerCapabilities, gonvml.Return) {
-				return gonvml.VgpuSchedulerCapabilities{}, gonvml.ERROR_NOT_SUPPORTED
-			}
-			// What a bare-metal driver answers with no CUDA process
-			// running (the mock leaves these unset; accounting calls them).
-			dev.GetComputeRunningProcessesFunc = func() ([]gonvml.ProcessInfo, gonvml.Return) { return nil, gonvml.SUCCESS }
-			dev.GetProcessUtilizationFunc = func(uint64) ([]gonvml.ProcessUtilizationSample, gonvml.Return) {
-				return nil, gonvml.ERROR_NOT_FOUND
-			}
-			dev.GetAccountingModeFunc = func() (gonvml.EnableState, gonvml.Return) { return gonvml.FEATURE_DISABLED, gonvml.SUCCESS }
-		}
-		for _, c := range customize {
-			c(server)
-		}
 		opts.ProcRoot = proc
 		return nvml.Open(server, opts)
 	}
 	t.Cleanup(func() { openNVML = old })
+	return server
 }
 
 // TestNVMLSharesForDomains: with NVML enabled, the GPUs appear among the

@@ -78,6 +78,13 @@ func (d *Daemon) Run(ctx context.Context, reload func() (*Config, error)) error 
 	}
 
 	d.mu.Lock()
+	// Record the MIG instances now, not only at shutdown: after a crash
+	// the next start adopts them instead of leaking them.
+	if d.savedGPUInstances() != nil {
+		if err := d.saveState(); err != nil {
+			d.log.Warn("MIG instances not recorded in the state file: a crash now would leave them unowned", "err", err)
+		}
+	}
 	d.log.Info("coprocd running", "control", d.cfg.Control.Socket, "devices", len(d.devices), "domains", len(d.domains), "state", d.state.path())
 	d.mu.Unlock()
 	serveErr := make(chan error, len(listeners))

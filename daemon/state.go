@@ -18,6 +18,9 @@ type savedState struct {
 	Version  int                     `json:"version"`
 	Domains  []DomainSpec            `json:"domains"`
 	Policies map[string]PolicyConfig `json:"policies,omitempty"`
+	// GPUInstances are the MIG instances of every domain (of the
+	// configuration too), adopted back after a restart; see gpuadopt.go.
+	GPUInstances map[string][]savedGPUInstance `json:"gpu_instances,omitempty"`
 }
 
 // stateStore writes the state file atomically: a temporary file in the same
