@@ -42,10 +42,24 @@ type Config struct {
 	// NVML, when enabled, puts the machine's NVIDIA GPUs under coprocd:
 	// discovery, MIG instances and time-slice shares for domains (their
 	// "gpus"), accounting. See docs/nvml.md.
-	NVML     NVMLConfig   `yaml:"nvml"`
-	Profiles []Profile    `yaml:"profiles"`
-	Domains  []DomainSpec `yaml:"domains"`
+	NVML NVMLConfig `yaml:"nvml"`
+	// Isolation configures the domains' device filters.
+	Isolation IsolationConfig `yaml:"isolation"`
+	Profiles  []Profile       `yaml:"profiles"`
+	Domains   []DomainSpec    `yaml:"domains"`
 }
+
+// IsolationConfig configures device-node isolation.
+type IsolationConfig struct {
+	// PinDir is a directory in a BPF filesystem where each domain's device
+	// filter is pinned, so that it stays in force while the daemon stops
+	// or restarts (default /sys/fs/bpf/coprocd; "off": filters end with
+	// the daemon). See docs/isolation.md.
+	PinDir string `yaml:"pin_dir"`
+}
+
+// DefaultPinDir is where the domains' device filters are pinned.
+const DefaultPinDir = "/sys/fs/bpf/coprocd"
 
 // ControlConfig is the control API's socket.
 type ControlConfig struct {
@@ -320,6 +334,9 @@ func (c *Config) applyDefaults() {
 	if c.Grace == 0 {
 		c.Grace = DefaultGrace
 	}
+	if c.Isolation.PinDir == "" {
+		c.Isolation.PinDir = DefaultPinDir
+	}
 	if c.NVML.AccountingPeriod == 0 {
 		c.NVML.AccountingPeriod = DefaultAccountingPeriod
 	}
@@ -371,6 +388,9 @@ var knownBackends = map[string]bool{"refgpu": true, "reffpga": true, "refdsp": t
 func (c *Config) validate() error {
 	if c.Watchdog < 0 {
 		return bad("watchdog must not be negative", "watchdog")
+	}
+	if p := c.Isolation.PinDir; p != "off" && !filepath.IsAbs(p) {
+		return bad(fmt.Sprintf("isolation.pin_dir %q must be an absolute path, or off", p), "isolation", "pin_dir")
 	}
 	if c.Control.TCP != "" {
 		if err := checkLoopback(c.Control.TCP); err != nil {

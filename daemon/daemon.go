@@ -48,8 +48,9 @@ type Daemon struct {
 	// savedInstances are the MIG instances the state file lists, by
 	// domain, to adopt while the domains are restored.
 	savedInstances map[string][]savedGPUInstance
-	probed         bool  // probeIsolation has run
-	isolationErr   error // why device filters cannot be used here
+	pinDir         string // where filters are pinned; "" when they are not
+	probed         bool   // probeIsolation has run
+	isolationErr   error  // why device filters cannot be used here
 }
 
 type device struct {
@@ -116,6 +117,7 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 	}
 	d.savedInstances = nil
 	d.reportUnowned()
+	d.removeStalePins()
 	for name, pc := range saved.Policies {
 		if dev, ok := d.devices[name]; ok {
 			if err := d.setPolicy(dev, pc); err != nil {

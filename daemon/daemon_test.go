@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/coprocd/coprocd/daemon/api"
 )
@@ -29,6 +30,11 @@ func testConfig(t *testing.T) *Config {
 	cfg, err := ParseConfig([]byte(yaml), "test")
 	require.NoError(t, err)
 	cfg.Grace = Duration(time.Second)
+	// Device filters are pinned in a BPF filesystem of the test's own,
+	// never in the machine's /sys/fs/bpf; it is mounted only by tests that
+	// attach filters, and unmounted (freeing the pins) at the end.
+	cfg.Isolation.PinDir = filepath.Join(dir, "bpf")
+	t.Cleanup(func() { _ = unix.Unmount(cfg.Isolation.PinDir, unix.MNT_DETACH) })
 	return cfg
 }
 

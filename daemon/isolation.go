@@ -81,7 +81,9 @@ func (d *Daemon) probeIsolationOnce() {
 	if err := probeIsolation(); err != nil {
 		d.isolationErr = err
 		d.log.Error("device-node isolation is OFF: domains with a cgroup can open any device node", "reason", err)
+		return
 	}
+	d.setupPinning()
 }
 
 // gpuUUID resolves a GPU named by UUID or index.
@@ -146,7 +148,7 @@ func (d *Daemon) isolate(spec DomainSpec) (iso *isolation, err error) {
 		d.log.Warn("domain's cgroup is NOT fenced", "domain", spec.Name, "cgroup", spec.Cgroup, "reason", iso.off)
 		return iso, nil
 	}
-	f, err := cgroupdev.Attach(spec.Cgroup, iso.rules, cgroupdev.Options{})
+	f, err := cgroupdev.Attach(spec.Cgroup, iso.rules, cgroupdev.Options{PinPath: d.pinPath(spec.Name)})
 	if err != nil {
 		return nil, fmt.Errorf("domain %q: fencing cgroup %s: %w", spec.Name, spec.Cgroup, err)
 	}

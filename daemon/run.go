@@ -138,6 +138,7 @@ loop:
 	if err := d.saveState(); err != nil && runErr == nil {
 		runErr = err
 	}
+	d.releaseFilters()
 	d.mu.Unlock()
 	os.Remove(d.cfg.Control.Socket)
 	return runErr

@@ -19,6 +19,11 @@ type Options struct {
 	// (DefaultMaxRules when 0). The map is sized once; Replace may use it
 	// all.
 	MaxRules int
+	// PinPath, when set, is a file in a BPF filesystem where the filter's
+	// link is pinned, so that the filter outlives the process (see
+	// pin.go). An Attach finding a filter of the same cgroup pinned there
+	// takes it over instead of attaching a second one.
+	PinPath string
 }
 
 // Filter is a device filter attached to one cgroup v2 directory. It is safe
@@ -26,6 +31,7 @@ type Options struct {
 type Filter struct {
 	path     string
 	maxRules int
+	pinPath  string
 
 	mu      sync.Mutex
 	allow   *ebpf.Map
@@ -69,12 +75,12 @@ func Attach(cgroupPath string, rules []Rule, opts Options) (*Filter, error) {
 	if err := checkCgroup2Dir(cgroupPath); err != nil {
 		return nil, err
 	}
-	f := &Filter{path: cgroupPath, maxRules: maxRules}
+	f := &Filter{path: cgroupPath, maxRules: maxRules, pinPath: opts.PinPath}
 	allow, prog, id, err := f.load(granted)
 	if err != nil {
 		return nil, err
 	}
-	l, err := attachProgram(cgroupPath, prog)
+	l, err := f.attachOrAdopt(prog)
 	if err != nil {
 		prog.Close()
 		allow.Close()
@@ -82,6 +88,28 @@ func Attach(cgroupPath string, rules []Rule, opts Options) (*Filter, error) {
 	}
 	f.allow, f.prog, f.progID, f.link, f.granted = allow, prog, id, l, granted
 	return f, nil
+}
+
+// attachOrAdopt attaches prog to the cgroup, or, with a pin path, takes
+// over the filter pinned there (swapping in prog) or attaches and pins.
+func (f *Filter) attachOrAdopt(prog *ebpf.Program) (link.Link, error) {
+	if f.pinPath != "" {
+		l, err := adoptPinned(f.path, f.pinPath, prog)
+		if err != nil || l != nil {
+			return l, err
+		}
+	}
+	l, err := attachProgram(f.path, prog)
+	if err != nil {
+		return nil, err
+	}
+	if f.pinPath != "" {
+		if err := pin(l, f.pinPath); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	return l, nil
 }
 
 // load makes a new map filled with granted and a program bound to it.
@@ -276,10 +304,21 @@ func (f *Filter) Check() (reattached bool, err error) {
 	// The old link (if the agent replaced the program under it, or detached
 	// the link) is dead weight now: drop it before attaching anew. Its
 	// Close may fail when the attachment is already gone; that is expected.
+	if f.pinPath != "" {
+		_ = f.link.Unpin()
+	}
 	_ = f.link.Close()
 	l, err := attachProgram(f.path, f.prog)
 	if err != nil {
 		return false, fmt.Errorf("cgroupdev: re-attach after detachment: %w", err)
+	}
+	if f.pinPath != "" {
+		if err := pin(l, f.pinPath); err != nil {
+			// Enforced again, but only while this process lives.
+			f.link = l
+			f.reattached++
+			return true, err
+		}
 	}
 	f.link = l
 	f.reattached++
@@ -293,16 +332,27 @@ func (f *Filter) Reattachments() int {
 	return f.reattached
 }
 
-// Close detaches the filter and frees its program and map. The cgroup is
-// then unfiltered by coprocd: call it when the domain is gone.
+// Close detaches the filter (unpinning it) and frees its program and map.
+// The cgroup is then unfiltered by coprocd: call it when the domain is
+// gone. A daemon that only stops calls Release instead.
 func (f *Filter) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.closeLocked(true)
+}
+
+// closeLocked frees the filter's descriptors; detach also unpins it, so
+// that closing the last descriptor detaches the link.
+func (f *Filter) closeLocked(detach bool) error {
 	if f.closed {
 		return nil
 	}
 	f.closed = true
-	err := f.link.Close()
+	var err error
+	if detach && f.pinPath != "" {
+		err = f.link.Unpin()
+	}
+	err = errors.Join(err, f.link.Close())
 	f.prog.Close()
 	f.allow.Close()
 	if err != nil {
