@@ -125,7 +125,28 @@ func printDomains(o *options, ds []api.Domain) error {
 					mib(v.Stats.MemoryUsed), mib(v.Memory), v.State, v.Stats.JobsDone, ms(v.Stats.BusyNs))
 			}
 		}
+		printGPUShares(tw, ds)
 	})
+}
+
+// printGPUShares adds the domains' NVIDIA GPU shares, with their use at
+// the daemon's latest accounting sample, when any domain has one.
+func printGPUShares(tw *tabwriter.Writer, ds []api.Domain) {
+	header := false
+	for _, d := range ds {
+		for _, g := range d.GPUs {
+			if !header {
+				fmt.Fprintln(tw, "\t\t\t\t\t\t\t\t")
+				fmt.Fprintln(tw, "DOMAIN\tGPU\tPROFILE\tMEMORY\tSM\tPROCESSES")
+				header = true
+			}
+			sm := "-"
+			if g.SMPercent != nil {
+				sm = fmt.Sprintf("%d%%", *g.SMPercent)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s\t%d\n", d.Name, g.UUID, g.Profile, mib(g.MemoryUsed), mib(g.Memory), sm, g.Processes)
+		}
+	}
 }
 
 // parseVCoproc reads DEVICE[:PROFILE] or DEVICE:weight=W,memory=BYTES.

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"text/tabwriter"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -134,4 +135,24 @@ func TestParseVCoproc(t *testing.T) {
 	assert.Error(t, err)
 	_, err = parseVCoproc("gpu0:weight=heavy")
 	assert.Error(t, err)
+}
+
+func TestGPUSharesTable(t *testing.T) {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	sm := uint32(42)
+	printGPUShares(tw, []api.Domain{
+		{Name: "plain"},
+		{Name: "train", GPUs: []api.GPU{{UUID: "GPU-1", Profile: "3g.20gb", Memory: 20 << 30, MemoryUsed: 5 << 30, SMPercent: &sm, Processes: 2}}},
+		{Name: "idle", GPUs: []api.GPU{{UUID: "GPU-1", Profile: "1g.5gb", Memory: 5 << 30}}},
+	})
+	require.NoError(t, tw.Flush())
+	assert.Regexp(t, `DOMAIN\s+GPU\s+PROFILE\s+MEMORY\s+SM\s+PROCESSES`, b.String())
+	assert.Regexp(t, `train\s+GPU-1\s+3g\.20gb\s+5120MiB/20480MiB\s+42%\s+2`, b.String())
+	assert.Regexp(t, `idle\s+GPU-1\s+1g\.5gb\s+0/5120MiB\s+-\s+0`, b.String(), "no SM sample is '-', not 0%")
+
+	b.Reset()
+	printGPUShares(tw, []api.Domain{{Name: "plain"}})
+	require.NoError(t, tw.Flush())
+	assert.Empty(t, b.String(), "no table without GPU shares")
 }
