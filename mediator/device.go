@@ -25,6 +25,12 @@ type Device struct {
 
 	vcs    map[scheduler.ID]*VCoproc
 	active *VCoproc
+	// lease is the policy's last decision still being carried out: its
+	// vcoproc and the part of its slice not yet run (see Step).
+	lease lease
+	// woke is set when a vcoproc became runnable since the last decision,
+	// so that the policy decides again (a reservation preempts on wake).
+	woke bool
 	// passThrough lists the register indexes saved and restored on a switch.
 	passThrough []int
 	// role maps a spec.Role to a register index, -1 when the device has none.
@@ -168,6 +174,9 @@ func (d *Device) detach(vc *VCoproc) {
 	vc.detached = true
 	vc.state = Sleeping
 	delete(d.vcs, vc.id)
+	if d.lease.vc == vc {
+		d.lease = lease{}
+	}
 	delete(vc.domain.vcoprocs, d.name)
 	d.m.log.Info("vcoproc detached", "vcoproc", vc.name)
 }
@@ -184,6 +193,7 @@ func (d *Device) wakeVC(vc *VCoproc, now time.Duration) {
 	d.policy.Wake(vc.id, now)
 	if vc.state == Sleeping {
 		vc.state = Waiting
+		d.woke = true
 	}
 	select {
 	case d.wake <- struct{}{}:
@@ -347,6 +357,7 @@ func (d *Device) SetPolicy(p scheduler.Policy) error {
 	}
 	old := d.policy
 	d.policy = p
+	d.lease = lease{}
 	d.m.log.Info("policy changed", "device", d.name, "from", old.Name(), "to", p.Name())
 	select {
 	case d.wake <- struct{}{}:

@@ -734,3 +734,41 @@ func TestReservationPreemptsOnWake(t *testing.T) {
 	assert.Less(t, lat, DefaultMaxRun+caps.SwitchCost+100*time.Microsecond,
 		"the reserved job waited %v: it must not wait for the flood's 20 ms slice", lat)
 }
+
+// TestFairShareSwitchesPerQuantumNotPerStep: a step runs at most MaxRun
+// (1 ms), but a weighted-fair decision stands for its whole quantum, so
+// two saturating vcoprocs alternate every quantum, not every step, and
+// still share the device evenly.
+func TestFairShareSwitchesPerQuantumNotPerStep(t *testing.T) {
+	r := newRig(t)
+	caps := r.gpu.Caps()
+	const quantum = 5 * time.Millisecond
+	wfq, err := scheduler.NewWeightedFair(quantum, scheduler.Costs{SwitchCost: caps.SwitchCost, MaxNonPreemptible: caps.MaxNonPreemptible})
+	require.NoError(t, err)
+	require.NoError(t, r.dev.SetPolicy(wfq))
+	var guests []*guest
+	for _, name := range []string{"a", "b"} {
+		g := r.guest(name, 0)
+		const n = 1 << 22
+		x, _ := g.floats(make([]float32, n))
+		y, _ := g.floats(make([]float32, n))
+		for range 3 { // about 85 ms of device time each
+			_, err := g.vc.Submit(spec.Encode(nil, spec.OpDispatch, spec.KernelSaxpy, n/64, g.words(n, f32(1), x, y)))
+			require.NoError(t, err)
+		}
+		guests = append(guests, g)
+	}
+	const horizon = 50 * time.Millisecond
+	for r.clk.Now() < horizon {
+		res, err := r.dev.Step()
+		require.NoError(t, err)
+		require.False(t, res.Idle, "both saturate the device (idle at %v)", r.clk.Now())
+		require.LessOrEqual(t, res.Elapsed, DefaultMaxRun+caps.SwitchCost+caps.MaxNonPreemptible, "a step still runs at most MaxRun")
+		r.clk.Advance(res.Elapsed)
+	}
+	switches := r.dev.Stats().Switches
+	assert.LessOrEqual(t, switches, uint64(horizon/quantum)+2, "one switch per quantum, not per %v step", DefaultMaxRun)
+	assert.GreaterOrEqual(t, switches, uint64(horizon/quantum)-2)
+	a, b := guests[0].vc.Stats().Busy, guests[1].vc.Stats().Busy
+	assert.InDelta(t, float64(a), float64(b), float64(quantum+caps.MaxNonPreemptible), "an even share: %v vs %v", a, b)
+}

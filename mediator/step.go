@@ -9,6 +9,7 @@ import (
 	"github.com/coprocd/coprocd/clock"
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/iommu"
+	"github.com/coprocd/coprocd/scheduler"
 	"github.com/coprocd/coprocd/spec"
 )
 
@@ -37,7 +38,7 @@ func (d *Device) Step() (StepResult, error) {
 	now := d.m.cfg.Clock.Now()
 	d.pollBlocked(now)
 
-	dec := d.policy.Pick(now)
+	dec := d.decide(now)
 	if dec.Idle {
 		until := dec.Until
 		for _, vc := range d.vcs {
@@ -66,7 +67,41 @@ func (d *Device) Step() (StepResult, error) {
 	}
 	d.account(vc, res, now+elapsed)
 	elapsed += res.Used
+	if d.lease.vc == vc {
+		d.lease.left -= res.Used
+	}
 	return StepResult{Ran: vc.name, Elapsed: elapsed}, nil
+}
+
+// lease is a decision in progress. A step runs at most MaxRun, so that a
+// vcoproc waking with a reservation takes the device within a
+// millisecond; but asking the policy after every such step would cut
+// every slice into MaxRun pieces, and a fair-share policy (whose next
+// pick after a charge is usually someone else) would switch every
+// millisecond instead of every quantum, paying ten times the switches.
+// So a decision stands for its whole slice, step after step, and the
+// policy is asked again only when the slice is used up, its vcoproc has
+// nothing left to run, or another vcoproc woke meanwhile. This is the
+// Policy contract ("Slice is how long to run before asking again"), and
+// what the simulator does.
+type lease struct {
+	vc   *VCoproc
+	left time.Duration
+}
+
+// decide returns the standing decision while it holds, or asks the
+// policy for a new one.
+func (d *Device) decide(now time.Duration) scheduler.Decision {
+	if l := d.lease; l.vc != nil && l.left > 0 && !d.woke && d.active == l.vc && !l.vc.blocked && d.hasWork(l.vc) {
+		return scheduler.Decision{ID: l.vc.id, Slice: l.left}
+	}
+	d.woke = false
+	dec := d.policy.Pick(now)
+	d.lease = lease{}
+	if !dec.Idle {
+		d.lease = lease{vc: d.vcs[dec.ID], left: dec.Slice}
+	}
+	return dec
 }
 
 // account charges a run that started at start to the policy and the
@@ -283,6 +318,10 @@ func (d *Device) RunUntilIdle(v *clock.Virtual, limit time.Duration) error {
 	return fmt.Errorf("mediator: device %q still busy after %v of virtual time", d.name, limit)
 }
 
+// maxPacingCredit bounds how far Run may run ahead of its pacing to pay
+// back timers that fired late.
+const maxPacingCredit = 5 * time.Millisecond
+
 // Run drives the device against the real clock until ctx is done: it
 // steps while there is work, paces the steps so that a model's device time
 // passes in real time too, and sleeps while idle until work arrives.
@@ -295,10 +334,20 @@ func (d *Device) Run(ctx context.Context) error {
 			return err
 		}
 		if !r.Idle {
-			ahead += r.Elapsed - time.Since(start)
+			// A step whose model ran slower than its device time (the
+			// CPU is the model's engine) leaves a credit too, bounded the
+			// same way.
+			ahead = max(ahead+r.Elapsed-time.Since(start), -maxPacingCredit)
 			if ahead >= time.Millisecond { // sleep off the debt in coarse steps
+				// A timer fires late (by 0.1 ms on a quiet machine, more
+				// under load): what it overslept is device time owed, paid
+				// back by running the next steps unpaced. Forgetting it
+				// (ahead = 0) lost up to a fifth of the device under load.
+				// The credit is bounded so that a long stall (a stopped
+				// process, a suspended VM) does not turn into a burst.
+				slept := time.Now()
 				sleep(ctx, nil, ahead)
-				ahead = 0
+				ahead = max(ahead-time.Since(slept), -maxPacingCredit)
 			}
 			continue
 		}
