@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -18,8 +20,9 @@ import (
 // appears: shorter runs print nothing but their tables.
 const ProgressDelay = 2 * time.Second
 
-// ErrLiveUnavailable is returned for --mode live; see live.go.
-var ErrLiveUnavailable = errors.New("bench: live mode is not available yet")
+// ErrLiveUnavailable is returned for a scenario live mode cannot run (one
+// with a device it has no backend for); see live.go.
+var ErrLiveUnavailable = errors.New("bench: live mode cannot run this scenario")
 
 // NewCommand returns the "bench" command for coprocd's root command:
 //
@@ -50,7 +53,10 @@ pictures (timeline, latency CDFs, shares over time).
 
 The scenario is a shipped name (see "bench list") or a YAML file (--scenario, or
 a path as the argument). In sim mode the run is the deterministic simulator in
-virtual time: the same scenario, policies and seed give the same report.`,
+virtual time: the same scenario, policies and seed give the same report. In live
+mode (--mode live) each policy runs through the whole stack in real time: a
+daemon with reference GPUs, one guest process per domain driving the
+paravirtual frontend, the daemon's own accounting (default horizon ` + LiveHorizon.String() + `).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name := scenarioPath
@@ -80,7 +86,8 @@ virtual time: the same scenario, policies and seed give the same report.`,
 				return err
 			}
 			if mode == "live" {
-				return liveUnavailable()
+				return runLive(cmd, sc, LiveOptions{Policies: list, Horizon: horizon, Seed: seed, SeedSet: cmd.Flags().Changed("seed"), NoTrace: noTrace},
+					out, format, quiet, detail)
 			}
 			opts := Options{Policies: list, Horizon: horizon, Seed: seed, SeedSet: cmd.Flags().Changed("seed"), NoTrace: noTrace, Parallel: parallel}
 			if !quiet && isTerminal(cmd.ErrOrStderr()) {
@@ -91,26 +98,7 @@ virtual time: the same scenario, policies and seed give the same report.`,
 			if err != nil {
 				return err
 			}
-			wall := time.Since(start)
-			if err := rep.WriteText(cmd.OutOrStdout(), detail); err != nil {
-				return err
-			}
-			if out != "" {
-				dir := strings.ReplaceAll(out, "{scenario}", sc.Name)
-				pf := format
-				if pf == "none" {
-					pf = ""
-				}
-				files, err := rep.WriteFiles(dir, pf)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "report: %s (%d files: %s, ...)\n", filepath.Join(dir, MarkdownFile), len(files), strings.Join(files[:min(4, len(files))], ", "))
-			}
-			if !quiet {
-				fmt.Fprintf(cmd.ErrOrStderr(), "%d policies × %s of virtual time in %v\n", len(rep.Runs), rep.Horizon, wall.Round(time.Millisecond))
-			}
-			return nil
+			return writeReport(cmd, rep, sc, time.Since(start), out, format, quiet, detail)
 		},
 	}
 	f := cmd.Flags()
@@ -118,14 +106,83 @@ virtual time: the same scenario, policies and seed give the same report.`,
 	f.StringVar(&policies, "policies", "", `comma-separated policies to compare, or "all" (default: the scenario's list)`)
 	f.StringVar(&out, "out", "bench-report/{scenario}", `directory for the report files ("" writes none; {scenario} is replaced)`)
 	f.Uint64Var(&seed, "seed", 0, "random seed (default: the scenario's)")
-	f.DurationVar(&horizon, "horizon", 0, "virtual time to simulate (default: the scenario's; 4h38m is 10⁶ frames at 60 fps)")
-	f.StringVar(&mode, "mode", "sim", "sim (deterministic simulator, virtual time) or live (against a running daemon)")
+	f.DurationVar(&horizon, "horizon", 0, "virtual time to simulate (default: the scenario's; 4h38m is 10⁶ frames at 60 fps); in live mode real time per policy (default "+LiveHorizon.String()+")")
+	f.StringVar(&mode, "mode", "sim", "sim (deterministic simulator, virtual time) or live (daemon, guest processes and reference GPUs, real time)")
 	f.StringVar(&format, "format", "svg", "picture format: svg, png or none")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress bar and no timing line on stderr")
 	f.BoolVar(&detail, "detail", false, "print every domain's metrics, not only the shoot-out tables")
 	f.IntVar(&parallel, "parallel", 0, "policies simulated at once (default: GOMAXPROCS); the report does not depend on it")
 	f.BoolVar(&noTrace, "no-trace", false, "keep no trace: no timeline or shares pictures, less memory (off anyway past "+TraceLimit.String()+")")
-	cmd.AddCommand(newListCommand())
+	cmd.AddCommand(newListCommand(), newGuestCommand())
+	return cmd
+}
+
+// runLive runs the scenario live and writes its report like sim mode's.
+func runLive(cmd *cobra.Command, sc *Scenario, opts LiveOptions, out, format string, quiet, detail bool) error {
+	if !quiet && isTerminal(cmd.ErrOrStderr()) {
+		opts.Progress, opts.ProgressDelay = cmd.ErrOrStderr(), ProgressDelay
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	rep, err := Live(ctx, sc, opts)
+	if err != nil {
+		return err
+	}
+	return writeReport(cmd, rep, sc, time.Since(start), out, format, quiet, detail)
+}
+
+// writeReport prints the tables and writes the report's files.
+func writeReport(cmd *cobra.Command, rep *Report, sc *Scenario, wall time.Duration, out, format string, quiet, detail bool) error {
+	if err := rep.WriteText(cmd.OutOrStdout(), detail); err != nil {
+		return err
+	}
+	if out != "" {
+		dir := strings.ReplaceAll(out, "{scenario}", sc.Name)
+		pf := format
+		if pf == "none" {
+			pf = ""
+		}
+		files, err := rep.WriteFiles(dir, pf)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "report: %s (%d files: %s, ...)\n", filepath.Join(dir, MarkdownFile), len(files), strings.Join(files[:min(4, len(files))], ", "))
+	}
+	if !quiet {
+		runs := len(rep.Runs)
+		if rep.Baseline != nil {
+			runs++
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "%d policies × %s of %s in %v\n", runs, rep.Horizon, rep.timeKind(), wall.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// newGuestCommand is the live guest (live_guest.go): hidden, since the
+// harness starts it, not a person.
+func newGuestCommand() *cobra.Command {
+	var specJSON string
+	cmd := &cobra.Command{
+		Use:          "guest --spec '<json>'",
+		Short:        "Run one domain's workload of a live run (started by bench --mode live)",
+		Hidden:       true,
+		Args:         cobra.NoArgs,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if specJSON == "" {
+				return errGuestUsage
+			}
+			s, err := ParseGuestSpec([]byte(specJSON))
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return RunGuest(ctx, s, cmd.InOrStdin(), cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&specJSON, "spec", "", "the guest's GuestSpec as JSON")
 	return cmd
 }
 

@@ -65,14 +65,32 @@ func TestCommandRefusesBadInvocations(t *testing.T) {
 		{[]string{"automotive", "--format", "gif"}, `--format "gif"`},
 		{[]string{"automotive", "--horizon", "-1s"}, "--horizon -1s"},
 		{[]string{"nowhere"}, `no shipped scenario "nowhere"`},
-		{[]string{"automotive", "--mode", "live"}, "live mode needs a guest workload program"},
+		{[]string{"fpga", "--mode", "live"}, "device fpga0 is an FPGA, and live mode drives the reference GPU only"},
 	} {
 		_, _, err := runCommand(t, tc.args...)
 		require.Error(t, err, "%v", tc.args)
 		assert.Contains(t, err.Error(), tc.want, "%v", tc.args)
 	}
-	_, _, err := runCommand(t, "automotive", "--mode", "live")
+	_, _, err := runCommand(t, "dsp", "--mode", "live")
 	assert.ErrorIs(t, err, ErrLiveUnavailable)
+}
+
+// TestCommandRunsLive: --mode live starts its guests from its own
+// executable ("bench guest", which TestMain serves in a test) and writes
+// the same report as sim mode.
+func TestCommandRunsLive(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "tiny.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(minimal), 0o644))
+	out := filepath.Join(t.TempDir(), "report")
+	stdout, stderr, err := runCommand(t, "--scenario", p, "--mode", "live", "--horizon", "300ms", "--policies", "wfair", "--out", out)
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "mode live, seed 0, horizon 300ms of real time per policy")
+	assert.Contains(t, stdout, "report: ")
+	assert.Contains(t, stderr, "1 policies × 300ms of real time per policy in")
+	for _, f := range []string{MarkdownFile, JSONFile, DomainsCSVFile, DevicesCSVFile, "timeline-wfair.svg", "latency-cdf-a.svg"} {
+		_, err := os.Stat(filepath.Join(out, f))
+		assert.NoError(t, err, f)
+	}
 }
 
 func TestListCommand(t *testing.T) {

@@ -35,9 +35,21 @@
 // appears on a terminal when a shoot-out outlasts ProgressDelay; the
 // simulator has no progress hook, so it advances per policy.
 //
-// Live mode (a running daemon, guest processes driving the frontend) is
-// refused with ErrLiveUnavailable and a message that says what it needs;
-// see live.go.
+// Live runs the same scenario through the whole stack in real time
+// (live.go): per policy a daemon of its own (package daemon, in-process,
+// a temporary runtime directory) with one reference GPU per scenario
+// device, the domains created through its control API, and one guest
+// process per domain (live_guest.go; the hidden "bench guest" command)
+// replaying the domain's workload through package frontend. Each job is a
+// real saxpy/FILL/FENCE job whose device time under the reference GPU's
+// cost model is the job's execution time (live_job.go), checked by the
+// guest. Response times come from the guests' CLOCK_MONOTONIC records;
+// device time, switches and shares from the daemon's accounting, read at
+// the run's start, at each domain's start and stop, and at the horizon.
+// The report is filled by the same code as sim mode's. With "baseline:
+// exclusive" a scenario's first domain per device also runs alone and the
+// report gives the sharing overhead (the sharing scenario). Scenarios
+// with FPGA or DSP devices are refused with ErrLiveUnavailable.
 //
 // # Metrics
 //
@@ -51,8 +63,10 @@
 //
 // # What it does not do
 //
-// The numbers are the simulator's: its model (simulator/doc.go) bounds
-// what they mean. Per-tenant switch costs (an FPGA's reconfiguration time
+// Sim mode's numbers are the simulator's: its model (simulator/doc.go)
+// bounds what they mean. Live mode's are one real run's on the host at
+// hand, with the reference GPU's costs rather than the scenario's (live.go
+// lists what differs). Per-tenant switch costs (an FPGA's reconfiguration time
 // depending on the bitstream) are not modelled: the device's switch cost is
 // paid on every change of tenant.
 package bench

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,53 @@ func FuzzParse(f *testing.F) {
 		}
 		if _, err := simulator.Run(rr, sim, 1); err != nil {
 			t.Fatalf("parsed but the simulator refuses it: %v", err)
+		}
+	})
+}
+
+// FuzzParseGuestSpec: no input makes the guest's spec parser panic, and a
+// spec it accepts plans every job its workload can release (the shortest
+// and the longest, and so all between) and survives a round trip.
+func FuzzParseGuestSpec(f *testing.F) {
+	good, err := json.Marshal(validGuestSpec())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`{"domain":"a","socket":"/s","horizon_ns":1000000000,"slots":1,"max_elements":64,"workload":{"type":"on_off","exec_ns":1000,"rate":5,"on_mean_ns":1,"off_mean_ns":1},"cost_model":{"ClockHz":1000000000,"IssueCycles":100,"BytesPerCycle":64,"FlopsPerCycle":64,"LaunchCycles":200}}`))
+	f.Add([]byte(`{"domain":"a","workload":{"type":"saturating","exec_ns":-5}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := ParseGuestSpec(data)
+		if err != nil {
+			return
+		}
+		costs, err := newLiveCosts(s.Cost)
+		if err != nil {
+			t.Fatalf("accepted a spec whose cost model is refused: %v", err)
+		}
+		n, err := s.plan(costs)
+		if err != nil {
+			t.Fatalf("accepted a spec whose jobs cannot be planned: %v", err)
+		}
+		for _, exec := range []int64{s.Workload.ExecMinNS, s.Workload.ExecNS} {
+			if exec == 0 {
+				continue
+			}
+			p, err := costs.plan(time.Duration(exec), n)
+			if err != nil {
+				t.Fatalf("no plan for a %d ns job of an accepted spec: %v", exec, err)
+			}
+			if costs.cycleCount(p) != costs.cycles(time.Duration(exec)) {
+				t.Fatalf("the plan for %d ns costs %d cycles, want %d", exec, costs.cycleCount(p), costs.cycles(time.Duration(exec)))
+			}
+		}
+		again, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseGuestSpec(again)
+		if err != nil || back != s {
+			t.Fatalf("round trip: %v, %+v != %+v", err, back, s)
 		}
 	})
 }

@@ -178,8 +178,25 @@ func (r *Report) tables(detail bool) []*table {
 	}
 	out = append(out, dt)
 
+	if len(r.Sharing) > 0 {
+		sh := &table{title: "Sharing overhead (jobs/s of every domain on the device / jobs/s of one domain alone on it, same invocation)",
+			header: []string{"policy", "", "device", "domains", "jobs/s", "alone jobs/s", "ratio"}}
+		for _, f := range r.Sharing {
+			origin := "ours"
+			if run := r.Run(f.Policy); run != nil && run.Origin == Anchor {
+				origin = "replica"
+			}
+			sh.add(f.Policy, origin, f.Device, strconv.Itoa(f.Domains), strconv.FormatFloat(f.Throughput, 'f', 1, 64),
+				strconv.FormatFloat(f.Exclusive, 'f', 1, 64), ratio(f.Ratio))
+		}
+		out = append(out, sh)
+	}
+
 	if detail {
 		st := &table{title: "Domains", header: []string{"policy", "domain", "jobs/s", "p50", "p99", "p99.9", "max", "misses", "share", "busy share", "share/weight"}}
+		if r.Mode == "live" {
+			st.header = append(st.header, "submit lag p99")
+		}
 		for _, run := range r.Runs {
 			for _, d := range run.Domains {
 				if d.Refused != "" {
@@ -190,9 +207,13 @@ func (r *Report) tables(detail bool) []*table {
 				if d.HasDeadline {
 					misses = strconv.Itoa(d.DeadlineMisses)
 				}
-				st.add(run.Policy, d.Name, strconv.FormatFloat(d.Throughput, 'f', 1, 64),
+				row := []string{run.Policy, d.Name, strconv.FormatFloat(d.Throughput, 'f', 1, 64),
 					fmtNS(d.P50NS), fmtNS(d.P99NS), fmtNS(d.P999NS), fmtNS(d.MaxNS), misses,
-					pct(d.Share), pct(d.BusyShare), strconv.FormatFloat(d.WeightRatio, 'f', 2, 64))
+					pct(d.Share), pct(d.BusyShare), strconv.FormatFloat(d.WeightRatio, 'f', 2, 64)}
+				if r.Mode == "live" {
+					row = append(row, fmtNS(d.SubmitLagP99NS))
+				}
+				st.add(row...)
 			}
 		}
 		out = append(out, st)
@@ -214,7 +235,16 @@ func missCell(run PolicyRun, name string) string {
 
 // header is the report's first lines: what ran.
 func (r *Report) header() string {
-	return fmt.Sprintf("scenario %s (%s), mode %s, seed %d, horizon %s of virtual time", r.Scenario, r.Source, r.Mode, r.Seed, r.Horizon)
+	return fmt.Sprintf("scenario %s (%s), mode %s, seed %d, horizon %s of %s", r.Scenario, r.Source, r.Mode, r.Seed, r.Horizon, r.timeKind())
+}
+
+// timeKind says what the horizon measures: the simulator's virtual time,
+// or real time per policy in live mode.
+func (r *Report) timeKind() string {
+	if r.Mode == "live" {
+		return "real time per policy"
+	}
+	return "virtual time"
 }
 
 // WriteText prints the shoot-out as aligned tables for a terminal; detail
@@ -222,6 +252,14 @@ func (r *Report) header() string {
 func (r *Report) WriteText(w io.Writer, detail bool) error {
 	if _, err := fmt.Fprintf(w, "%s\n\n", r.header()); err != nil {
 		return err
+	}
+	for _, n := range r.Notes {
+		if _, err := fmt.Fprintf(w, "note: %s\n", n); err != nil {
+			return err
+		}
+	}
+	if len(r.Notes) > 0 {
+		fmt.Fprintln(w)
 	}
 	for _, t := range r.tables(detail) {
 		if err := t.text(w); err != nil {
@@ -232,6 +270,16 @@ func (r *Report) WriteText(w io.Writer, detail bool) error {
 }
 
 func (r *Report) writeRefusals(w io.Writer, bullet string) error {
+	for _, s := range r.Skipped {
+		if _, err := fmt.Fprintf(w, "%s%s not run live: %s\n", bullet, s.Policy, s.Reason); err != nil {
+			return err
+		}
+	}
+	if b := r.Baseline; b != nil && b.Error != "" {
+		if _, err := fmt.Fprintf(w, "%sthe exclusive baseline failed: %s\n", bullet, b.Error); err != nil {
+			return err
+		}
+	}
 	for _, run := range r.Runs {
 		for _, d := range run.Domains {
 			if d.Refused != "" {
@@ -255,7 +303,13 @@ func (r *Report) writeRefusals(w io.Writer, bullet string) error {
 func (r *Report) WriteMarkdown(w io.Writer, pictures []string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Shoot-out: %s\n\n%s\n\n", r.Scenario, r.Description)
-	fmt.Fprintf(&b, "Mode %s, seed %d, %s of virtual time (%s).\n\n", r.Mode, r.Seed, r.Horizon, r.Source)
+	fmt.Fprintf(&b, "Mode %s, seed %d, %s of %s (%s).\n\n", r.Mode, r.Seed, r.Horizon, r.timeKind(), r.Source)
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "- Note: %s\n", n)
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\n")
+	}
 	fmt.Fprintf(&b, "| policy | origin | what it is |\n| --- | --- | --- |\n")
 	for _, run := range r.Runs {
 		fmt.Fprintf(&b, "| %s | %s | %s |\n", run.Policy, run.Origin, run.Description)

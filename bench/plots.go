@@ -84,6 +84,11 @@ func (r *Report) WritePictures(dir, format string) ([]string, error) {
 		if err := save(r.timeline(run), 8*vg.Inch, (1.6+0.5*vg.Length(len(res.Devices)))*vg.Inch, fmt.Sprintf("timeline-%s.%s", run.Policy, format)); err != nil {
 			return nil, err
 		}
+		if r.Mode == "live" {
+			// A live trace says who held the device, not when work ran:
+			// shares over time would count a held idle device as service.
+			continue
+		}
 		if err := save(r.sharesOverTime(run), 7*vg.Inch, 4.5*vg.Inch, fmt.Sprintf("shares-%s.%s", run.Policy, format)); err != nil {
 			return nil, err
 		}

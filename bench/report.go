@@ -22,9 +22,38 @@ type Report struct {
 	Traced      bool        `json:"traced"`
 	Runs        []PolicyRun `json:"runs"`
 
+	// Live mode only (live.go). Notes say where the run departs from the
+	// scenario; Skipped are requested policies the daemon cannot run;
+	// Baseline is the exclusive run (the first domain of each device
+	// alone) and Sharing each policy's throughput against it.
+	Notes    []string        `json:"notes,omitempty"`
+	Skipped  []SkippedPolicy `json:"skipped,omitempty"`
+	Baseline *PolicyRun      `json:"baseline,omitempty"`
+	Sharing  []SharingFigure `json:"sharing,omitempty"`
+
 	// Timeline is the window the timeline pictures show.
 	Timeline time.Duration `json:"-"`
 	scenario simulator.Scenario
+}
+
+// SkippedPolicy is a requested policy a live run could not run, and why.
+type SkippedPolicy struct {
+	Policy string `json:"policy"`
+	Reason string `json:"reason"`
+}
+
+// SharingFigure is the sharing overhead of a live run on one device: the
+// jobs per second all its domains completed together over the jobs per
+// second the first of them completed using the device alone (the exclusive
+// baseline), measured in the same invocation. With alike jobs (as in the
+// sharing scenario) 1 means sharing cost nothing.
+type SharingFigure struct {
+	Policy     string  `json:"policy"`
+	Device     string  `json:"device"`
+	Domains    int     `json:"domains"`
+	Throughput float64 `json:"throughput_per_s"`
+	Exclusive  float64 `json:"exclusive_per_s"`
+	Ratio      float64 `json:"ratio"`
 }
 
 // PolicyRun is what one policy did with the scenario.
@@ -78,6 +107,15 @@ type DomainMetrics struct {
 	BusyShare   float64 `json:"busy_share"`
 	PerWeight   float64 `json:"per_weight"`
 	WeightRatio float64 `json:"weight_ratio"`
+	// Checked (live mode) counts the completed jobs whose results the
+	// guest verified: all of them, since a wrong result fails the run.
+	Checked int `json:"checked,omitempty"`
+	// SubmitLagP99NS (live mode) is the p99 of how long after its release
+	// instant a job reached the daemon: the host's timer and scheduling
+	// latency in the guest, and the wait for a free buffer slot when the
+	// domain already has 16 jobs queued on the device. It is part of
+	// every response time.
+	SubmitLagP99NS int64 `json:"submit_lag_p99_ns,omitempty"`
 }
 
 // DeviceMetrics is one device's account under one policy.

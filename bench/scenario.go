@@ -62,6 +62,11 @@ type Scenario struct {
 	Options PolicyOptions
 	// Timeline is the window the timeline picture shows, from the start.
 	Timeline time.Duration
+	// Baseline is "exclusive" when a live run also runs the first domain
+	// of each device alone, in the same invocation, and reports every
+	// policy's throughput on the device against it (the sharing
+	// overhead); "" runs no baseline. Sim mode ignores it.
+	Baseline string
 
 	file scenarioFile
 }
@@ -90,6 +95,7 @@ type scenarioFile struct {
 	Policies    []string      `yaml:"policies"`
 	Options     optionsFile   `yaml:"options"`
 	Timeline    Duration      `yaml:"timeline"`
+	Baseline    string        `yaml:"baseline"`
 	Devices     []deviceFile  `yaml:"devices"`
 	Domains     []domainFile  `yaml:"domains"`
 	TaskSets    []taskSetFile `yaml:"task_sets"`
@@ -104,6 +110,10 @@ type optionsFile struct {
 
 type deviceFile struct {
 	Name string `yaml:"name"`
+	// Class is gpu (default), fpga or dsp: what kind of device the
+	// scenario models. The simulator does not read it; live mode runs
+	// GPU scenarios only, on the reference GPU.
+	Class string `yaml:"class"`
 	// SwitchCost is one context switch: for a GPU a context save and
 	// restore, for an FPGA a partial reconfiguration of the region.
 	SwitchCost Duration `yaml:"switch_cost"`
@@ -158,6 +168,9 @@ type taskSetFile struct {
 	Weight      uint32   `yaml:"weight"`
 	Priority    int      `yaml:"priority"`
 }
+
+// deviceClasses are the values of a device's class ("" is gpu).
+var deviceClasses = []string{"", "gpu", "fpga", "dsp"}
 
 // workloadKeys is, for each workload type, the keys it reads.
 var workloadKeys = map[string][]string{
@@ -294,6 +307,10 @@ func (f *scenarioFile) validate(root *yaml.Node) (*Scenario, error) {
 	if sc.Timeline == 0 {
 		sc.Timeline = 200 * time.Millisecond
 	}
+	if f.Baseline != "" && f.Baseline != "exclusive" {
+		return nil, errAt([]any{"baseline"}, "baseline %q: the only baseline is exclusive (the first domain of each device alone)", f.Baseline)
+	}
+	sc.Baseline = f.Baseline
 
 	// Options.
 	o := f.Options
@@ -350,6 +367,9 @@ func (f *scenarioFile) validate(root *yaml.Node) (*Scenario, error) {
 			return nil, errAt(at(p, "name"), "device %q is declared twice", d.Name)
 		}
 		devices[d.Name] = true
+		if !slices.Contains(deviceClasses, d.Class) {
+			return nil, errAt(at(p, "class"), "device %s: class %q is not one of gpu, fpga, dsp", d.Name, d.Class)
+		}
 		if err := nonNegative(at(p, "switch_cost"), "device "+d.Name+": switch_cost", d.SwitchCost); err != nil {
 			return nil, err
 		}
@@ -665,4 +685,14 @@ func (s *Scenario) domainsOn(device string) int {
 		}
 	}
 	return n
+}
+
+// deviceClass is the class a device is declared with: gpu, fpga or dsp.
+func (s *Scenario) deviceClass(name string) string {
+	for _, d := range s.file.Devices {
+		if d.Name == name && d.Class != "" {
+			return d.Class
+		}
+	}
+	return "gpu"
 }

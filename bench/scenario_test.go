@@ -73,11 +73,14 @@ horizon: 10s
 seed: 7
 policies: [edf+wfair, rrobin]
 options: {quantum: 3ms, slice: 5ms, frame: 50ms, max_vgpus: 4}
+baseline: exclusive
 devices:
   - name: gpu0
+    class: gpu
     switch_cost: 25us
     max_non_preemptible: 1ms
   - name: dsp0
+    class: dsp
     no_wake_preemption: true
 domains:
   - name: frame
@@ -111,6 +114,9 @@ func TestParseReadsEveryField(t *testing.T) {
 	assert.Equal(t, []string{"edf+wfair", "rrobin"}, sc.Policies)
 	assert.Equal(t, PolicyOptions{Quantum: 3 * time.Millisecond, Slice: 5 * time.Millisecond, Frame: 50 * time.Millisecond, MaxVGPUs: 4}, sc.Options)
 	assert.Equal(t, []string{"frame", "leaver", "steady", "bursty", "rt-0", "rt-1", "rt-2"}, sc.Domains())
+	assert.Equal(t, "exclusive", sc.Baseline)
+	assert.Equal(t, "gpu", sc.deviceClass("gpu0"))
+	assert.Equal(t, "dsp", sc.deviceClass("dsp0"))
 
 	sim, err := sc.Build(20*time.Second, 3, true)
 	require.NoError(t, err)
@@ -191,6 +197,8 @@ func TestParseRefusesWithLineAndReason(t *testing.T) {
 		{"no devices", "name: x\ndomains:\n  - name: a\n    workload: {type: saturating, exec: 1ms}\n", 1, "declares no device"},
 		{"two documents", minimal + "---\nname: y\n", 7, "one YAML document"},
 		{"not a mapping", "- a\n- b\n", 1, "a scenario is a mapping"},
+		{"unknown device class", "name: x\ndevices:\n  - name: npu0\n    class: npu\ndomains:\n  - name: a\n    workload: {type: saturating, exec: 1ms}\n", 4, `class "npu" is not one of gpu, fpga, dsp`},
+		{"unknown baseline", minimal + "baseline: shared\n", 7, `baseline "shared": the only baseline is exclusive`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml), "bad.yaml")

@@ -415,7 +415,19 @@ func (d *Daemon) deleteVCoproc(w http.ResponseWriter, r *http.Request) {
 func (d *Daemon) getStats(w http.ResponseWriter, _ *http.Request) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	writeJSON(w, http.StatusOK, api.Stats{UptimeNs: int64(d.m.Now()), Devices: d.deviceList(), Domains: d.domainList()})
+	uptime, mono := d.m.Now(), monotonicNow()
+	writeJSON(w, http.StatusOK, api.Stats{UptimeNs: int64(uptime), MonotonicNs: mono, Devices: d.deviceList(), Domains: d.domainList()})
+}
+
+// monotonicNow reads CLOCK_MONOTONIC, the clock every process of the host
+// shares (Go's own monotonic readings are relative to the process's start
+// and cannot be compared across processes).
+func monotonicNow() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0 // cannot fail on Linux for CLOCK_MONOTONIC
+	}
+	return ts.Nano()
 }
 
 func sortedKeys[V any](m map[string]V) []string {
