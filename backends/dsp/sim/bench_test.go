@@ -18,8 +18,10 @@ import (
 // same run. x-baseline is the round trip's cost relative to the call it
 // carries; issue 7's target is ≤ 1.10.
 //
-// Sizes are realistic calls: a 4096-point complex FFT, and a 1024-tap FIR
-// over 240 samples (48 kHz × 5 ms).
+// Sizes are realistic calls: a 4096-point complex FFT, a 1024-tap FIR over
+// 240 samples (48 kHz × 5 ms), and a small call whose service is a fraction
+// of the round trip's fixed cost, a stereo-to-mono mix of 48 frames (1 ms at
+// 48 kHz).
 func BenchmarkCallRoundTrip(b *testing.B) {
 	b.Run("fft4096", func(b *testing.B) {
 		const n = 4096
@@ -46,6 +48,20 @@ func BenchmarkCallRoundTrip(b *testing.B) {
 		roundTrip(b, r, g, words, func(ops int) {
 			for range ops {
 				FIR(y, h, x)
+			}
+		})
+	})
+	b.Run("mix2x48", func(b *testing.B) {
+		const channels, frames = 2, 48
+		r := newRig(b, Config{}, time.Millisecond)
+		g := r.guest("bench", 0)
+		gains, x := []float32{0.5, 0.5}, randFloats(3, channels*frames)
+		words, _ := g.mixCall(gains, x)
+		y := make([]float32, frames)
+		b.SetBytes(4 * channels * frames)
+		roundTrip(b, r, g, words, func(ops int) {
+			for range ops {
+				Mix(y, gains, x)
 			}
 		})
 	})

@@ -49,6 +49,11 @@ type DSP struct {
 	sessions []*session // by session number; nil: free
 	active   *session
 
+	// callLabel names each service's CALL in the errors of its argument
+	// check ("CALL fir"), built once so that the check, which runs twice
+	// for every call, does not build the string each time.
+	callLabel map[uint64]string
+
 	// Engine scratch, reused by every call so the hot path does not
 	// allocate. dirty is how much of each may hold data of the session on
 	// the engine; it is cleared on every switch.
@@ -88,6 +93,10 @@ func New(cfg Config) (*DSP, error) {
 		tcm:      tcm,
 		regs:     regfile.New(dev.Registers),
 		sessions: make([]*session, cfg.MaxSessions),
+	}
+	d.callLabel = map[uint64]string{}
+	for _, k := range dev.Commands.Kernels() {
+		d.callLabel[k.ID] = "CALL " + k.Name
 	}
 	d.budget = d.cost.durationToCycles(cfg.CallBudget)
 	if cfg.CallBudget > 0 && d.budget == 0 {
@@ -362,8 +371,15 @@ func (d *DSP) Reset(c coproc.Context) (uint64, bool) {
 	return id, true
 }
 
+// popJob drops the current job. A queue that empties keeps its array, so
+// that a session calling one job at a time does not allocate a new queue
+// for every call.
 func (s *session) popJob() {
 	s.jobs[0] = nil
-	s.jobs = s.jobs[1:]
+	if len(s.jobs) == 1 {
+		s.jobs = s.jobs[:0]
+	} else {
+		s.jobs = s.jobs[1:]
+	}
 	s.cmd = 0
 }

@@ -261,3 +261,41 @@ func TestRegisterFile(t *testing.T) {
 	assert.Zero(t, d.ReadReg(0x2))
 	assert.Zero(t, d.ReadReg(1<<20))
 }
+
+// A session's queue keeps its order when it empties and fills again (it
+// keeps its array when it empties, so that one call at a time does not
+// allocate a queue per call).
+func TestQueueOrderAcrossEmptying(t *testing.T) {
+	d, err := New(Config{})
+	require.NoError(t, err)
+	s := newDirect(t, d, "a")
+	s.on()
+	enqueue := func(ids ...uint64) {
+		for _, id := range ids {
+			require.NoError(t, d.Enqueue(s.ctx, &coproc.Job{ID: id, Commands: []spec.Command{shadow(spec.OpDSPNop)}}))
+		}
+	}
+	var done []uint64
+	// A budget of one nanosecond runs one NOP, so one job, per Run.
+	run := func(times int) {
+		for range times {
+			res, err := d.Run(time.Nanosecond)
+			require.NoError(t, err)
+			for _, e := range res.Events {
+				require.Equal(t, coproc.EventJobDone, e.Kind)
+				done = append(done, e.Job)
+			}
+		}
+	}
+	enqueue(1, 2)
+	run(1)
+	enqueue(3)
+	run(2)
+	assert.Zero(t, d.Pending(s.ctx))
+	enqueue(4, 5, 6)
+	run(1)
+	enqueue(7)
+	run(3)
+	assert.Equal(t, []uint64{1, 2, 3, 4, 5, 6, 7}, done)
+	assert.Zero(t, d.Pending(s.ctx))
+}

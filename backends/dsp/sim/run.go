@@ -216,7 +216,7 @@ func (d *DSP) checkCall(cmd *spec.Command) (uint64, error) {
 	if len(cmd.Args) != len(k.Args) {
 		return 0, fmt.Errorf("CALL %s with %d arguments, want %d: %w", k.Name, len(cmd.Args), len(k.Args), ErrBadCommand)
 	}
-	if err := engine.CheckOperands("CALL "+k.Name, k.Args, cmd.Args, ErrBadCommand); err != nil {
+	if err := engine.CheckOperands(d.callLabel[svc], k.Args, cmd.Args, ErrBadCommand); err != nil {
 		return 0, err
 	}
 	if err := checkServiceArgs(k, cmd.Args); err != nil {
@@ -230,7 +230,7 @@ func (d *DSP) checkCall(cmd *spec.Command) (uint64, error) {
 		return 0, fmt.Errorf("CALL %s %s: in_len %d and out_len %d, the service needs %d and %d bytes: %w",
 			k.Name, fmtArgs(k, cmd.Args), cmd.Operands[2], cmd.Operands[4], in, out, ErrBadCommand)
 	}
-	return d.callCost(svc, cmd.Args), nil
+	return d.callCycles(svc, cmd.Args, in, out), nil
 }
 
 // checkServiceArgs applies what each service needs beyond the table's
@@ -257,6 +257,13 @@ func checkServiceArgs(k *spec.KernelDef, args []uint64) error {
 // every byte it moves (in, out, coefficients or gains) and its MACs.
 func (d *DSP) callCost(svc uint64, args []uint64) uint64 {
 	in, out, _ := spec.RefDSPCallBuffers(svc, args)
+	return d.callCycles(svc, args, in, out)
+}
+
+// callCycles is callCost for a call whose in and out lengths are known
+// (checkCall has just computed them: every call is checked twice, at
+// Enqueue and when it runs, so the fixed cost of a check counts).
+func (d *DSP) callCycles(svc uint64, args []uint64, in, out uint64) uint64 {
 	var aux, macs uint64
 	switch svc {
 	case spec.DSPServiceFIR:

@@ -1,0 +1,132 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+)
+
+// BenchmarkDSPCallThroughDaemon times a DSP remote call as a guest makes
+// it: through package frontend (default options), over the paravirtual
+// socket <runtime_dir>/pv/audio.sock of a daemon running dspTestConfig in a
+// process of its own, as it is deployed (startDSPDaemonProcess), the guest
+// submits CALL + FENCE and waits for the fence; the daemon's session audits
+// the job (the mediator's scanner), the device's runner schedules and runs
+// it, and the fence comes back as an event. Each result is checked, bit for
+// bit, against the service function run on the same data on Go slices.
+//
+// Profiles: -cpuprofile profiles the guest (this process);
+// COPROCD_TEST_DSP_DAEMON_PROFILE=path has the daemon process write its own
+// CPU profile there (the last daemon's, with -count above 1).
+//
+// The baseline, timed in the same iteration, is the call it carries: the
+// same job (CALL + FENCE, the same shadow commands) on a bare reference
+// DSP — Enqueue and Run, that is the DSP's own admission checks, the DMA
+// of every byte through its IOMMU unit (reading the very pages the
+// guest's buffers live in) and the service. That is exactly the work the
+// daemon's device runner does for the call inside one scheduling step, so
+// ns/op minus baseline-ns/op is what the daemon adds: the rings, the
+// session's wake-ups, the audit, the scheduling step, the event's way back.
+//
+// Why not the modelled device time: mediator.Device.Run paces device time
+// in real time only when the model runs ahead of the wall clock by a
+// millisecond or more, and forgives the debt whenever the device goes
+// idle. A lone call of less than a millisecond of device time — every call
+// here, by far (device-ns/op) — is therefore never held back to its
+// modelled length: through the daemon it takes what the model takes to
+// compute it, so the bare model's wall time is the like-for-like
+// baseline, not its modelled time. (On this model the FFT and the FIRs
+// take several times longer to compute than their modelled device time
+// anyway; only calls of about 2 µs of dispatch, like the small mix, are
+// modelled longer than they compute.) The bare service function on Go
+// slices, which BenchmarkCallRoundTrip in backends/dsp/sim uses as its
+// baseline, is reported too, as service-ns/op.
+//
+// Reported: ns/op (the round trip through the daemon), baseline-ns/op (the
+// job on the bare DSP), x-baseline (their ratio; issue 7's target is
+// ≤ 1.10), added-ns/op (their difference: the daemon's cost per call),
+// service-ns/op (the bare function) and device-ns/op (the job's modelled
+// device time, CALL + FENCE). The three are interleaved, one of each per
+// iteration, so that a shared machine's noise falls on all alike.
+//
+// Calls: a 4096-point complex FFT; the 1024-tap FIR over 240 samples (48
+// kHz × 5 ms) that BenchmarkCallRoundTrip also carries, about 10 µs of
+// device time; a 1024-tap FIR over 432 samples (48 kHz × 9 ms), about
+// 16 µs of device time; and a small call, a stereo-to-mono mix of 48
+// frames (1 ms at 48 kHz), about 2 µs of device time, nearly all of it the
+// call's dispatch.
+func BenchmarkDSPCallThroughDaemon(b *testing.B) {
+	g := dialDSPGuest(b, startDSPDaemonProcess(b))
+	bare := newBareDSP(b)
+	calls := []*dspCall{
+		g.fftCall(dspSamples(1, 2*4096), false),
+		g.firCall(dspSamples(2, 1024), dspSamples(3, 240)),
+		g.firCall(dspSamples(2, 1024), dspSamples(3, 432)),
+		g.mixCall([]float32{0.5, 0.5}, dspSamples(4, 2*48)),
+	}
+	for _, c := range calls {
+		job := bare.load(g, c)
+		b.Run(c.name, func(b *testing.B) { benchDSPCall(b, g, bare, c, job) })
+	}
+}
+
+func benchDSPCall(b *testing.B, g *dspGuest, bare *bareDSP, c *dspCall, job *bareJob) {
+	ctx := context.Background()
+	want := make([]byte, c.outLen)
+	putFloats(want, c.service())
+	check := func() {
+		if !bytes.Equal(c.out.Bytes[:c.outLen], want) {
+			b.Fatalf("%s through the daemon: the result differs from the service function's", c.name)
+		}
+		if !bytes.Equal(job.out, want) {
+			b.Fatalf("%s on the bare DSP: the result differs from the service function's", c.name)
+		}
+	}
+	// Warm up (the first call sizes the engines' scratch) and check.
+	if err := g.roundTrip(ctx, c); err != nil {
+		b.Fatal(err)
+	}
+	device, err := bare.run(job)
+	if err != nil {
+		b.Fatal(err)
+	}
+	check()
+	if device >= time.Millisecond {
+		b.Fatalf("%s takes %v of device time: the daemon's runner would pace it, and the baseline would have to as well", c.name, device)
+	}
+
+	lost := g.conn.LostWakeups()
+	var service, model, trip time.Duration
+	b.ResetTimer()
+	for range b.N {
+		t0 := time.Now()
+		c.service()
+		t1 := time.Now()
+		if _, err := bare.run(job); err != nil {
+			b.Fatal(err)
+		}
+		t2 := time.Now()
+		if err := g.roundTrip(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		t3 := time.Now()
+		service += t1.Sub(t0)
+		model += t2.Sub(t1)
+		trip += t3.Sub(t2)
+		check()
+	}
+	b.StopTimer()
+	if lost := g.conn.LostWakeups() - lost; lost > 0 {
+		// Each costs the guest a bounded sleep (frontend.MaxSleep): the
+		// figure is then not the round trip's.
+		b.Logf("%s: %d lost wake-ups of the guest in %d round trips: ns/op includes their timed-out sleeps", c.name, lost, b.N)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(trip.Nanoseconds())/n, "ns/op")
+	b.ReportMetric(float64(model.Nanoseconds())/n, "baseline-ns/op")
+	b.ReportMetric(float64(trip)/float64(model), "x-baseline")
+	b.ReportMetric(float64((trip-model).Nanoseconds())/n, "added-ns/op")
+	b.ReportMetric(float64(service.Nanoseconds())/n, "service-ns/op")
+	b.ReportMetric(float64(device.Nanoseconds()), "device-ns/op")
+}
