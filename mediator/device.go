@@ -31,6 +31,12 @@ type Device struct {
 	// woke is set when a vcoproc became runnable since the last decision,
 	// so that the policy decides again (a reservation preempts on wake).
 	woke bool
+	// runnerIdle is set while Run sleeps with nothing to do: a submission
+	// then steps the device itself (inline.go). holdWake and heldWake
+	// defer the runner's wake-up while a submission decides that.
+	runnerIdle, holdWake, heldWake bool
+	// inlineErr is a Step error met by an inline step, for Run to return.
+	inlineErr error
 	// passThrough lists the register indexes saved and restored on a switch.
 	passThrough []int
 	// role maps a spec.Role to a register index, -1 when the device has none.
@@ -195,6 +201,15 @@ func (d *Device) wakeVC(vc *VCoproc, now time.Duration) {
 		vc.state = Waiting
 		d.woke = true
 	}
+	if d.holdWake {
+		d.heldWake = true
+		return
+	}
+	d.signal()
+}
+
+// signal wakes the runner if it sleeps.
+func (d *Device) signal() {
 	select {
 	case d.wake <- struct{}{}:
 	default:

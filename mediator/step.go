@@ -356,7 +356,17 @@ func (d *Device) Run(ctx context.Context) error {
 		if r.Until > 0 {
 			wait = r.Until - d.m.cfg.Clock.Now()
 		}
+		d.m.mu.Lock()
+		d.runnerIdle = true
+		d.m.mu.Unlock()
 		sleep(ctx, d.wake, wait)
+		d.m.mu.Lock()
+		d.runnerIdle = false
+		err = d.inlineErr
+		d.m.mu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -212,11 +212,24 @@ func (v *VCoproc) status() uint64 {
 func (v *VCoproc) Submit(words []uint64) (uint64, error) {
 	m := v.dev.m
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if v.detached {
+		m.mu.Unlock()
 		return 0, &RefusedError{VCoproc: v.name, Err: ErrDetached}
 	}
-	return v.dev.submit(v, words)
+	d := v.dev
+	inline := d.runnerIdle
+	d.holdWake = inline
+	job, err := d.submit(v, words)
+	held := d.heldWake
+	d.holdWake, d.heldWake = false, false
+	m.mu.Unlock()
+	switch {
+	case inline && err == nil:
+		d.stepInline()
+	case held:
+		d.signal()
+	}
+	return job, err
 }
 
 // AllocDeviceMemory allocates size bytes of the device's memory under the
