@@ -58,7 +58,18 @@
 // The mediator reads the injected clock and never sleeps. RunUntilIdle
 // advances a virtual clock by the device time each step reports, which makes
 // tests and the demo deterministic; Run paces the same steps against the
-// real clock for the daemon.
+// real clock for the daemon, carrying a late timer's overshoot as credit
+// (bounded) rather than losing it.
+//
+// # Decisions and steps
+//
+// A step runs the backend for at most MaxRun (1 ms), so that a vcoproc
+// waking with a reservation takes the device within that; but a policy's
+// decision stands for its whole slice, step after step, until the slice is
+// used, its vcoproc runs dry, or another vcoproc wakes (step.go, lease), so
+// a fair-share policy switches once a quantum, not once a step. A
+// submission that finds the runner asleep steps the device itself on the
+// submitting goroutine (inline.go), sparing a short call the hand-off.
 //
 // # Concurrency
 //
