@@ -55,7 +55,10 @@ import (
 // device time; a 1024-tap FIR over 432 samples (48 kHz × 9 ms), about
 // 16 µs of device time; and a small call, a stereo-to-mono mix of 48
 // frames (1 ms at 48 kHz), about 2 µs of device time, nearly all of it the
-// call's dispatch.
+// call's dispatch; and a block call, the 1024-tap FIR over 2400 samples
+// (50 ms at 48 kHz), about 0.09 ms of device time and a millisecond or
+// two of the model's computing: the size at which the daemon's fixed cost
+// per call falls under a tenth of the call on this kind of machine.
 func BenchmarkDSPCallThroughDaemon(b *testing.B) {
 	g := dialDSPGuest(b, startDSPDaemonProcess(b))
 	bare := newBareDSP(b)
@@ -64,6 +67,7 @@ func BenchmarkDSPCallThroughDaemon(b *testing.B) {
 		g.firCall(dspSamples(2, 1024), dspSamples(3, 240)),
 		g.firCall(dspSamples(2, 1024), dspSamples(3, 432)),
 		g.mixCall([]float32{0.5, 0.5}, dspSamples(4, 2*48)),
+		g.firCall(dspSamples(2, 1024), dspSamples(5, 2400)),
 	}
 	for _, c := range calls {
 		job := bare.load(g, c)
