@@ -23,9 +23,11 @@ type Options struct {
 	// RequestSlots and ResponseSlots size the rings (powers of two from
 	// spec.PVMinRingSlots to spec.PVMaxRingSlots); 0 lets the host choose.
 	RequestSlots, ResponseSlots uint32
-	// SpinWait is how long a waiting call polls the response ring before
-	// it sleeps on the interrupt eventfd; 0 means DefaultSpinWait,
-	// negative never polls.
+	// SpinWait is about how long a waiting call polls the response ring
+	// before it sleeps on the interrupt eventfd (the poll reads the clock
+	// only every 1024 loads of the ring's index, so it may run a
+	// microsecond or two over); 0 means DefaultSpinWait, negative never
+	// polls.
 	SpinWait time.Duration
 	// EventQueue bounds the events kept for Events and NextEvent; the
 	// oldest are dropped (and counted) beyond it. Default 4096.
@@ -79,6 +81,7 @@ type Conn struct {
 	devices []*Device
 
 	lostWakeups atomic.Uint64
+	lostReports []LostWakeup // under mu
 
 	mem            []byte
 	req            *pvwire.Producer
@@ -271,15 +274,6 @@ func (c *Conn) failLocked(err error) {
 	c.broadcast()
 }
 
-// MaxSleep bounds how long a waiting call sleeps on the interrupt eventfd
-// before it looks at the response ring again.
-const MaxSleep = 20 * time.Millisecond
-
-// LostWakeups counts sleeps that ended by timeout with responses waiting
-// and no interrupt even a millisecond later: notifications that should have
-// come and did not. It should stay zero.
-func (c *Conn) LostWakeups() uint64 { return c.lostWakeups.Load() }
-
 func (c *Conn) broadcast() {
 	if c.followers > 0 {
 		close(c.changed)
@@ -351,12 +345,38 @@ func (c *Conn) call(ctx context.Context, op string, r *pvwire.Request, words []u
 	return res.Value, nil
 }
 
+// pollProbes is how many loads of the response ring's producer index a
+// polling receiver makes between two looks at the clock.
+const pollProbes = 1024
+
+// yieldLooks is how many looks at the clock a polling receiver makes
+// between two yields of its P when the process has more than one (with
+// one, it yields at every look: the host may be a goroutine of this
+// process, waiting for that P). A yield wakes an idle thread, a system
+// call: at every look (about a microsecond) it was paid about once per
+// polling round trip, for goroutines that other Ps run anyway.
+const yieldLooks = 16
+
+// monotonicBase anchors monotonic.
+var monotonicBase = time.Now()
+
+// monotonic reads the monotonic clock alone: time.Since of a time that
+// carries a monotonic reading, about a third of the cost of time.Now
+// (which reads the wall clock too).
+func monotonic() time.Duration { return time.Since(monotonicBase) }
+
 // wait blocks until done() holds. The caller holds c.mu; wait releases it
 // while it sleeps. One waiter at a time is the receiver: it polls the
 // response ring for SpinWait, then sleeps on the interrupt eventfd; the
 // others wait for it to say that something changed.
 func (c *Conn) wait(ctx context.Context, done func() bool) error {
-	var spinUntil time.Time
+	// poll: this waiter may still poll; pollUntil: when it stops, on the
+	// monotonic clock, set at its first look at the clock. A poll looks
+	// at the clock only every pollProbes probes, so an answer that comes
+	// within them (the common case of a polling round trip) costs no
+	// clock read at all; SpinWait is then overrun by at most that many
+	// probes.
+	poll, pollUntil := c.opts.SpinWait > 0, time.Duration(0)
 	for {
 		if err := c.pump(); err != nil {
 			return err
@@ -383,20 +403,24 @@ func (c *Conn) wait(ctx context.Context, done func() bool) error {
 			continue
 		}
 		c.receiving = true
-		if c.opts.SpinWait > 0 && spinUntil.IsZero() {
-			spinUntil = time.Now().Add(c.opts.SpinWait)
-		}
-		if time.Now().Before(spinUntil) {
+		if poll {
 			pos := c.rsp.Position()
 			c.mu.Unlock()
-			// Look at the clock and yield only every 1024 probes: a probe
-			// is one load, a clock read or a yield costs tens of them.
-			for i := 0; !c.rsp.Moved(pos); i++ {
-				if i&1023 == 1023 {
-					if !time.Now().Before(spinUntil) || ctx.Err() != nil {
+			// Look at the clock only every pollProbes probes: a probe is
+			// one load, a clock read costs tens of them.
+			for i := 1; !c.rsp.Moved(pos); i++ {
+				if i%pollProbes == 0 {
+					now := monotonic()
+					if pollUntil == 0 {
+						pollUntil = now + c.opts.SpinWait
+					}
+					if now >= pollUntil || ctx.Err() != nil {
+						poll = false
 						break
 					}
-					runtime.Gosched()
+					if i%(pollProbes*yieldLooks) == 0 || runtime.GOMAXPROCS(0) == 1 {
+						runtime.Gosched()
+					}
 				}
 			}
 			c.mu.Lock()
@@ -413,6 +437,10 @@ func (c *Conn) wait(ctx context.Context, done func() bool) error {
 			c.broadcast()
 			continue
 		}
+		// Only the receiver arms, so the event index stays at armed while
+		// it sleeps, even if other callers pump meanwhile: the host owes a
+		// kick for any response published past it.
+		armed := c.rsp.Position()
 		c.mu.Unlock()
 		var stop func() bool
 		if ctx.Done() != nil {
@@ -420,31 +448,22 @@ func (c *Conn) wait(ctx context.Context, done func() bool) error {
 		}
 		// The sleep is bounded: a notification lost anywhere between the
 		// two sides then costs at most MaxSleep, never a hang. A timed-out
-		// sleep that finds responses waiting is counted (LostWakeups) so
-		// that such a loss is seen, not hidden.
+		// sleep that finds responses past its event index is checked and
+		// counted (LostWakeups) so that such a loss is seen, not hidden.
 		kicked, err := pvwire.Wait(c.intr, MaxSleep)
 		if stop != nil {
 			stop()
 		}
 		c.mu.Lock()
-		if !kicked && err == nil && c.rsp.Moved(c.rsp.Position()) {
-			// Responses are waiting and no kick woke us. The host kicks
-			// right after it publishes, so a timeout that merely raced
-			// with a slow host sees the kick within moments; only a kick
-			// that never comes is a lost interrupt.
-			c.mu.Unlock()
-			late, _ := pvwire.Wait(c.intr, time.Millisecond)
-			c.mu.Lock()
-			if !late {
-				c.lostWakeups.Add(1)
-			}
+		if !kicked && err == nil && c.rsp.Moved(armed) {
+			c.checkTimedOutSleep(armed, MaxSleep)
 		}
 		c.receiving = false
 		c.broadcast()
 		if err != nil {
 			c.failLocked(fmt.Errorf("frontend: waiting on the interrupt eventfd: %w", err))
 		}
-		spinUntil = time.Now().Add(c.opts.SpinWait) // poll again after a wake-up
+		poll, pollUntil = c.opts.SpinWait > 0, 0 // poll again after a wake-up
 	}
 }
 

@@ -22,6 +22,12 @@
 // or sleeps, and hands results to the others. Context cancellation wakes a
 // sleeping receiver through its own eventfd.
 //
+// Sleeps are bounded (MaxSleep), so a notification lost by either side
+// costs milliseconds, not a hang; the loss is still counted and described
+// (LostWakeups, LostWakeupReports: the rings' indexes and the eventfds'
+// counters when it was found), and the host counts its own
+// (pvhost.Server.LostDoorbells). TestNoLostWakeups fails when either moves.
+//
 // Buffers are memfds sealed against shrinking and growing (the host refuses
 // any other memory, so that a guest cannot pull pages out from under the
 // daemon) and passed to the host with SCM_RIGHTS. The host maps them into

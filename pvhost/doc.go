@@ -24,6 +24,13 @@
 // polls (PollWindow after the last work); then it sets the request ring's
 // event index, looks once more, and sleeps on the doorbell eventfd, so a
 // busy guest pays no system call per request and an idle one costs no CPU.
+// While answers wait for room in the response ring it serves no requests,
+// so it then arms only the response ring's consumer event index: pending
+// requests do not keep it awake. Sleeps are bounded (MaxSleep); a sleep
+// that times out although the guest moved past the event index the session
+// set (published requests, or consumed responses while answers waited for
+// room) and never kicked is a lost doorbell, counted (LostDoorbells) and
+// logged with the rings' indexes and the eventfds' counters.
 // Interrupts from the mediator (VCoproc.Notify) wake it through the same
 // eventfd; while jobs are in flight it also collects events every
 // EventPoll, because the mediator raises interrupts for fences and errors

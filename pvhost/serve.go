@@ -27,17 +27,16 @@ type response struct {
 // events and the socket-driven end of the session.
 const requestsPerRound = 64
 
-// MaxSleep bounds how long an idle session sleeps on its doorbell before it
-// looks at the request ring again.
-const MaxSleep = 100 * time.Millisecond
-
 // serve is the session's data path: it consumes requests, answers them,
 // forwards events, and sleeps on the doorbell when there is nothing to do
 // after PollWindow of busy polling.
 func (ss *session) serve() {
 	cfg := &ss.s.cfg
-	lastWork := time.Now()
-	ss.lastDrain = lastWork
+	ss.lastDrain = monotonic()
+	// When the session last ran out of work, on the monotonic clock; -1
+	// while it has work. Only the first round without work reads the
+	// clock for it, not every round with work.
+	idleSince := time.Duration(-1)
 	for ss.ctx.Err() == nil {
 		progress, err := ss.round()
 		if err != nil {
@@ -45,11 +44,17 @@ func (ss *session) serve() {
 			break
 		}
 		if progress {
-			lastWork = time.Now()
+			idleSince = -1
 			continue
 		}
-		if cfg.PollWindow > 0 && time.Since(lastWork) < cfg.PollWindow {
-			continue // busy: poll the ring again
+		if cfg.PollWindow > 0 {
+			now := monotonic()
+			if idleSince < 0 {
+				idleSince = now
+			}
+			if now-idleSince < cfg.PollWindow {
+				continue // busy: poll the ring again
+			}
 		}
 		// Going to sleep: ask the guest for a kick on its next request
 		// (and, with responses waiting, on its next consumption), then look
@@ -76,21 +81,42 @@ func (ss *session) serve() {
 				timeout = max(left, 0)
 			}
 		}
-		if ss.req.Arm() || ss.events.Load() {
+		// With responses waiting for room no request is served (round
+		// stops at the backlog), so requests in the ring are no reason to
+		// stay awake: arming the request ring then would find them and
+		// spin until the guest consumed. The doorbell for room (armed by
+		// WantSpace above) wakes the session instead.
+		serving := len(ss.backlog) == 0
+		if serving && ss.req.Arm() || ss.events.Load() {
 			continue
 		}
+		// What the guest owes a doorbell for: a request past the request
+		// ring's event index, or, while answers wait for room, a
+		// consumption past the response ring's consumer event index.
+		armed, moved := ss.req.Position(), ss.req.Moved
+		if !serving {
+			armed, moved = ss.rsp.ConsumerSeen(), ss.rsp.ConsumerMoved
+		}
 		kicked, err := pvwire.Wait(ss.doorbell, timeout)
-		if !kicked && err == nil && ss.req.Moved(ss.req.Position()) {
-			ss.s.log.Warn("pv: a doorbell was lost; requests found by a timed-out sleep", "domain", ss.cfg.Name)
+		if !kicked && err == nil && moved(armed) {
+			ss.checkTimedOutSleep(serving, armed, timeout)
 		}
 		if err != nil {
 			ss.end(spec.PVStatusInternal, fmt.Sprintf("waiting on the doorbell: %v", err))
 			break
 		}
 		ss.events.Store(true) // collect events after every sleep
-		lastWork = time.Now()
+		idleSince = -1        // and poll again
 	}
 }
+
+// monotonicBase anchors monotonic.
+var monotonicBase = time.Now()
+
+// monotonic reads the monotonic clock alone: time.Since of a time that
+// carries a monotonic reading, about a third of the cost of time.Now
+// (which reads the wall clock too).
+func monotonic() time.Duration { return time.Since(monotonicBase) }
 
 func (r *response) typ() spec.PVType {
 	if r.event {
@@ -134,8 +160,11 @@ func (ss *session) round() (bool, error) {
 		return progress, nil
 	}
 	// Events, when interrupted or every EventPoll.
-	if ss.events.Swap(false) || time.Since(ss.lastDrain) >= ss.s.cfg.EventPoll {
-		ss.lastDrain = time.Now()
+	// (Load before Swap: a round without an interrupt, nearly every one,
+	// then takes no locked instruction for it.)
+	now := monotonic()
+	if ss.events.Load() && ss.events.Swap(false) || now-ss.lastDrain >= ss.s.cfg.EventPoll {
+		ss.lastDrain = now
 		for i, vc := range ss.vcs {
 			for _, e := range vc.Events() {
 				ss.event(uint16(i), e)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coprocd/coprocd/mediator"
@@ -108,6 +109,8 @@ type Server struct {
 	cfg Config
 	log *slog.Logger
 	ln  *net.UnixListener
+
+	lostDoorbells atomic.Uint64
 
 	mu       sync.Mutex
 	sessions map[string]*session // by domain

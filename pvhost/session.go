@@ -55,7 +55,7 @@ type session struct {
 	// serve loop state (owned by the serve goroutine)
 	backlog    []response
 	stallSince time.Time
-	lastDrain  time.Time
+	lastDrain  time.Duration // on the monotonic clock (monotonic)
 	words      []uint64
 	maxWords   []uint32 // per device: the largest command buffer
 }

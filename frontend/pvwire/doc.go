@@ -18,6 +18,18 @@
 // ring before decoding it, so the peer cannot change a message between its
 // validation and its use (the double-fetch bugs of Xen's XSA-155).
 //
+// # Notification
+//
+// Each ring side that goes to sleep stores its event index and then loads
+// the peer's index; the peer stores its index and then loads the event
+// index (Consumer.Arm against Producer.Publish, Producer.WantSpace against
+// Consumer.Publish). One of the two must see the other's store, or a kick
+// is lost. That store-then-load needs a full fence, so those stores are
+// atomic exchanges (storeFenced): atomic.StoreUint32 gives the fence in a
+// normal build but not under the race detector on an mmap, where it let
+// wakeups be lost. ReadIndexes and EventfdCount snapshot the control words
+// and eventfd counters when a bounded sleep finds a notification lost.
+//
 // Decoders (DecodeRequest, DecodeResponse, DecodeSock) take a copied
 // message and return a *DecodeError naming the type, the field and the
 // values when the bytes do not match the layout. They never panic on any

@@ -90,6 +90,26 @@ func responseRing(mem []byte, l Layout) ring {
 	return newRing(mem, "response", l.RspOffset, l.RspSlots, spec.PVCtlRspProd)
 }
 
+// storeFenced stores v to a shared control word such that no later load
+// by this thread can be satisfied before the store is visible to the peer:
+// the store-then-load order on which the event-index rule rests (a side
+// that publishes its index and then reads the peer's, while the peer does
+// the same with the two words the other way round, must not both read the
+// old value, or each thinks the other will act and a kick is lost).
+//
+// It is an atomic exchange, not atomic.StoreUint32. In a normal build the
+// two are the same instruction on amd64 (XCHG) and both sequentially
+// consistent everywhere. Under the race detector they are not: sync/atomic
+// goes through ThreadSanitizer, and there a Store to memory outside the Go
+// heap (these rings are an mmap) does not keep a later load from passing
+// it. The store-buffering outcome above then happened, about once in 10^4
+// tries on two CPUs, and frontend's TestConcurrentCalls lost an interrupt
+// in a few runs out of a hundred under -race. An exchange is a locked
+// read-modify-write, a full fence in both builds.
+// TestArmAndPublishNeverBothMiss and TestWantSpaceAndConsumeNeverBothMiss
+// check the order on a real mapping.
+func storeFenced(p *uint32, v uint32) { atomic.SwapUint32(p, v) }
+
 // ErrProtocol marks an error after which the ring cannot be trusted: the
 // session must end.
 var ErrProtocol = errors.New("protocol violation")
@@ -197,22 +217,45 @@ func (p *Producer) Publish() bool {
 		return false
 	}
 	old := p.published
-	atomic.StoreUint32(p.r.prod, p.prod)
+	storeFenced(p.r.prod, p.prod)
 	p.published = p.prod
 	return spec.PVNeedEvent(atomic.LoadUint32(p.r.prodEvent), p.prod, old)
 }
 
-// WantSpace asks the consumer to kick when it consumes anything, and
-// reports whether space appeared meanwhile (then the caller retries
-// instead of sleeping).
+// WantSpace is called when a message of slots does not fit: it asks the
+// consumer to kick when it next consumes, and reports whether the caller
+// should retry instead of sleeping, because room appeared or the consumer
+// moved meanwhile.
+//
+// The event index is the consumer index read just before it, and any
+// movement after the store means "retry", not only enough room: a
+// consumer that moved from c0 to c1 between the two reads was not asked
+// for a kick (its event index was still behind), and neither would be its
+// next move from c1, so a producer that slept now would sleep through it.
+// The retry arms again at c1.
 func (p *Producer) WantSpace(slots int) (bool, error) {
-	atomic.StoreUint32(p.r.consEvent, p.cons)
 	if err := p.refreshCons(); err != nil {
 		return false, err
 	}
 	need, _ := p.need(slots)
-	return p.r.n-(p.prod-p.cons) >= need, nil
+	if p.r.n-(p.prod-p.cons) >= need {
+		return true, nil
+	}
+	armed := p.cons
+	storeFenced(p.r.consEvent, armed)
+	if err := p.refreshCons(); err != nil {
+		return false, err
+	}
+	return p.cons != armed, nil
 }
+
+// ConsumerSeen is the consumer index this producer last read: after a
+// WantSpace that said "sleep", the event index it set.
+func (p *Producer) ConsumerSeen() uint32 { return p.cons }
+
+// ConsumerMoved reports whether the consumer has published past pos. Like
+// Consumer.Moved it reads only the shared index and validates nothing.
+func (p *Producer) ConsumerMoved(pos uint32) bool { return atomic.LoadUint32(p.r.cons) != pos }
 
 // Consumer is the consuming side of one ring. It is not safe for
 // concurrent use.
@@ -299,16 +342,15 @@ func (c *Consumer) Publish() bool {
 		return false
 	}
 	old := c.published
-	atomic.StoreUint32(c.r.cons, c.cons)
+	storeFenced(c.r.cons, c.cons)
 	c.published = c.cons
 	return spec.PVNeedEvent(atomic.LoadUint32(c.r.consEvent), c.cons, old)
 }
 
 // Arm asks the producer to kick for the next message and reports whether
-// one arrived meanwhile (then the caller must not sleep). Go's atomics are
-// sequentially consistent, which gives the store-load order this needs.
+// one arrived meanwhile (then the caller must not sleep).
 func (c *Consumer) Arm() bool {
-	atomic.StoreUint32(c.r.prodEvent, c.cons)
+	storeFenced(c.r.prodEvent, c.cons)
 	return atomic.LoadUint32(c.r.prod) != c.cons
 }
 

@@ -1,0 +1,49 @@
+package pvhost
+
+import (
+	"time"
+
+	"github.com/coprocd/coprocd/frontend/pvwire"
+)
+
+// MaxSleep bounds how long an idle session sleeps on its doorbell before it
+// looks at the request ring again.
+const MaxSleep = 100 * time.Millisecond
+
+// lateKickGrace is how long a session whose sleep timed out with requests
+// past its event index waits for the doorbell before it calls it lost: the
+// guest kicks right after it publishes, so a kick merely racing the
+// timeout (a guest preempted between the two, frequent with the short
+// EventPoll sleeps of a busy session) arrives within it.
+const lateKickGrace = time.Millisecond
+
+// LostDoorbells counts doorbells that should have come and did not: a
+// session's sleep timed out although the guest had published requests past
+// the event index the session set (or, while answers waited for room in
+// the response ring, its consumer index past the consumer event index the
+// session set), and no kick came even lateKickGrace later. The bounded sleep recovered each; each is logged at Warn with the
+// state of the rings. It stays zero unless one side breaks the event-index
+// rule.
+func (s *Server) LostDoorbells() uint64 { return s.lostDoorbells.Load() }
+
+// checkTimedOutSleep is called when a sleep armed at armed timed out with
+// the guest's index past it: the request ring's producer index when the
+// session was serving requests, the response ring's consumer index when it
+// waited for room. It records the state, gives a kick that races the
+// timeout lateKickGrace to arrive, and counts and logs a lost doorbell
+// when none does.
+func (ss *session) checkTimedOutSleep(serving bool, armed uint32, slept time.Duration) {
+	rings := pvwire.ReadIndexes(ss.mem)
+	doorbell, intr := pvwire.EventfdState(ss.doorbell), pvwire.EventfdState(ss.intr)
+	if late, _ := pvwire.Wait(ss.doorbell, lateKickGrace); late {
+		return
+	}
+	ss.s.lostDoorbells.Add(1)
+	what := "the guest published requests past the request ring's event index"
+	if !serving {
+		what = "the guest consumed responses past the response ring's consumer event index while answers waited for room"
+	}
+	ss.s.log.Warn("pv: a doorbell was lost: "+what+" and did not kick",
+		"domain", ss.cfg.Name, "slept", slept, "armed", armed, "rings", rings.String(),
+		"doorbell_count", doorbell, "interrupt_count", intr)
+}
