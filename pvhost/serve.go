@@ -165,12 +165,7 @@ func (ss *session) round() (bool, error) {
 	now := monotonic()
 	if ss.events.Load() && ss.events.Swap(false) || now-ss.lastDrain >= ss.s.cfg.EventPoll {
 		ss.lastDrain = now
-		for i, vc := range ss.vcs {
-			for _, e := range vc.Events() {
-				ss.event(uint16(i), e)
-				progress = true
-			}
-		}
+		progress = ss.drainEvents() || progress
 	}
 	// Requests, while the responses keep up: a guest that does not consume
 	// its responses gets no more requests served.
@@ -184,6 +179,14 @@ func (ss *session) round() (bool, error) {
 		}
 		ss.handleRequest(msg)
 		progress = true
+	}
+	// A submission that found its device idle ran its first step inline
+	// (mediator/inline.go): a short job's events are there already. Send
+	// them with the submission's answer, in this round and under one kick,
+	// rather than a round later when the forwarder's wake-up comes through.
+	if ss.submitted {
+		ss.submitted = false
+		ss.drainEvents()
 	}
 	kick := ss.req.Publish()
 	if ss.rsp.Publish() {
@@ -339,4 +342,18 @@ func (ss *session) submit(vc *mediator.VCoproc, tag uint64) {
 		return
 	}
 	ss.result(tag, spec.PVStatusOK, job, nil)
+	ss.submitted = true
+}
+
+// drainEvents turns every vcoproc's pending events into responses and
+// reports whether there were any.
+func (ss *session) drainEvents() bool {
+	any := false
+	for i, vc := range ss.vcs {
+		for _, e := range vc.Events() {
+			ss.event(uint16(i), e)
+			any = true
+		}
+	}
+	return any
 }
