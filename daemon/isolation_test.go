@@ -135,22 +135,7 @@ func TestCgroupIsolationReportedOffWithoutBPF(t *testing.T) {
 // TestCgroupIsolationEnforced attaches a real device filter to a real
 // cgroup for a domain that declares one (root and BPF, as in CI).
 func TestCgroupIsolationEnforced(t *testing.T) {
-	skipUnlessPrivileged(t, "cgroup v2 and BPF device filters")
-	if err := cgroupdev.Probe(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("device filters cannot be loaded: %v", err)
-		}
-		t.Skipf("device filters cannot be loaded: %v", err)
-	}
-	root, err := cgroupdev.FindCgroup2()
-	if err != nil {
-		root = t.TempDir()
-		require.NoError(t, cgroupdev.MountCgroup2(root))
-	}
-	cg := filepath.Join(root, fmt.Sprintf("coprocd-daemon-test-%d", os.Getpid()))
-	require.NoError(t, os.Mkdir(cg, 0o755))
-	t.Cleanup(func() { _ = os.Remove(cg) })
-
+	cg := realCgroup(t, "iso")
 	cfg := testConfig(t)
 	r := start(t, cfg)
 	var dom api.Domain

@@ -41,10 +41,15 @@ func (m *Manager) Adopt(uuid, domain, profile string, giID, ciID uint32) (*Alloc
 	if a, taken := m.allocs[id]; taken {
 		return nil, fmt.Errorf("nvml: adopt %s for domain %q: already allocated to domain %q", id, domain, a.Domain)
 	}
-	gi, giInfo, err := findGPUInstance(dev, g.UUID, p, giID)
+	found, err := gpuInstances(dev, g)
 	if err != nil {
-		return nil, fmt.Errorf("nvml: adopt %s (%s) for domain %q: %w", id, profile, domain, err)
+		return nil, err
 	}
+	i := slices.IndexFunc(found, func(f foundInstance) bool { return f.info.Id == giID && f.profile.Name == p.Name })
+	if i < 0 {
+		return nil, fmt.Errorf("nvml: adopt %s (%s) for domain %q: no GPU instance %d of profile %s: %w", id, profile, domain, giID, p.Name, ErrInstanceGone)
+	}
+	gi, giInfo := found[i].gi, found[i].info
 	ciProfile, err := fullComputeProfile(gi, g.UUID)
 	if err != nil {
 		return nil, err
@@ -82,28 +87,6 @@ func (m *Manager) Adopt(uuid, domain, profile string, giID, ciID uint32) (*Alloc
 	return &c, nil
 }
 
-// findGPUInstance finds GPU instance giID among those of profile p.
-func findGPUInstance(dev nvml.Device, uuid string, p Profile, giID uint32) (nvml.GpuInstance, nvml.GpuInstanceInfo, error) {
-	info, ret := dev.GetGpuInstanceProfileInfo(p.GIProfileIndex)
-	if err := check("nvmlDeviceGetGpuInstanceProfileInfo", uuid, ret); err != nil {
-		return nil, nvml.GpuInstanceInfo{}, err
-	}
-	gis, ret := dev.GetGpuInstances(&info)
-	if err := check("nvmlDeviceGetGpuInstances", uuid, ret); err != nil {
-		return nil, nvml.GpuInstanceInfo{}, err
-	}
-	for _, gi := range gis {
-		gInfo, ret := gi.GetInfo()
-		if err := check("nvmlGpuInstanceGetInfo", uuid, ret); err != nil {
-			return nil, nvml.GpuInstanceInfo{}, err
-		}
-		if gInfo.Id == giID {
-			return gi, gInfo, nil
-		}
-	}
-	return nil, nvml.GpuInstanceInfo{}, fmt.Errorf("no GPU instance %d of profile %s: %w", giID, p.Name, ErrInstanceGone)
-}
-
 // Instance is a MIG GPU instance as found on a GPU.
 type Instance struct {
 	GPU       string // UUID
@@ -134,25 +117,14 @@ func (m *Manager) Unowned() ([]Instance, error) {
 		if !g.MIG.Enabled {
 			continue
 		}
-		dev := m.devs[g.UUID]
-		for _, p := range g.Profiles {
-			info, ret := dev.GetGpuInstanceProfileInfo(p.GIProfileIndex)
-			if err := check("nvmlDeviceGetGpuInstanceProfileInfo", g.UUID, ret); err != nil {
-				return nil, err
-			}
-			gis, ret := dev.GetGpuInstances(&info)
-			if err := check("nvmlDeviceGetGpuInstances", g.UUID, ret); err != nil {
-				return nil, err
-			}
-			for _, gi := range gis {
-				gInfo, ret := gi.GetInfo()
-				if err := check("nvmlGpuInstanceGetInfo", g.UUID, ret); err != nil {
-					return nil, err
-				}
-				if !owned[fmt.Sprintf("%s/%d", g.UUID, gInfo.Id)] {
-					out = append(out, Instance{GPU: g.UUID, ID: gInfo.Id, Profile: p.Name,
-						Placement: Placement{Start: gInfo.Placement.Start, Size: gInfo.Placement.Size}})
-				}
+		found, err := gpuInstances(m.devs[g.UUID], g)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range found {
+			if !owned[fmt.Sprintf("%s/%d", g.UUID, f.info.Id)] {
+				out = append(out, Instance{GPU: g.UUID, ID: f.info.Id, Profile: f.profile.Name,
+					Placement: Placement{Start: f.info.Placement.Start, Size: f.info.Placement.Size}})
 			}
 		}
 	}

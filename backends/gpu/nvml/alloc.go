@@ -97,7 +97,28 @@ func (m *Manager) allocateTimeSlice(g *GPU, domain string, p Profile) (*Allocati
 // and any made by others (nvidia-smi, another agent), so that Allocate
 // never asks the driver for a placement it would refuse.
 func occupied(dev nvml.Device, g *GPU) ([]Placement, error) {
-	var used []Placement
+	found, err := gpuInstances(dev, g)
+	if err != nil {
+		return nil, err
+	}
+	used := make([]Placement, 0, len(found))
+	for _, f := range found {
+		used = append(used, Placement{Start: f.info.Placement.Start, Size: f.info.Placement.Size})
+	}
+	return used, nil
+}
+
+// foundInstance is a GPU instance on a device, with the profile it is of.
+type foundInstance struct {
+	gi      nvml.GpuInstance
+	info    nvml.GpuInstanceInfo
+	profile Profile
+}
+
+// gpuInstances lists every GPU instance on the device, profile by
+// profile (the driver lists them per profile).
+func gpuInstances(dev nvml.Device, g *GPU) ([]foundInstance, error) {
+	var out []foundInstance
 	for _, p := range g.Profiles {
 		info, ret := dev.GetGpuInstanceProfileInfo(p.GIProfileIndex)
 		if err := check("nvmlDeviceGetGpuInstanceProfileInfo", g.UUID, ret); err != nil {
@@ -112,10 +133,10 @@ func occupied(dev nvml.Device, g *GPU) ([]Placement, error) {
 			if err := check("nvmlGpuInstanceGetInfo", g.UUID, ret); err != nil {
 				return nil, err
 			}
-			used = append(used, Placement{Start: gInfo.Placement.Start, Size: gInfo.Placement.Size})
+			out = append(out, foundInstance{gi: gi, info: gInfo, profile: p})
 		}
 	}
-	return used, nil
+	return out, nil
 }
 
 // freePlacement is the first placement of p that overlaps none of used.
