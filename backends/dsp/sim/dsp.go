@@ -68,8 +68,8 @@ type session struct {
 	domain string
 	number int
 	dead   bool
-	jobs   []*coproc.Job // jobs[0] is the current one
-	cmd    int           // next command of jobs[0]
+	jobs   engine.Queue
+	cmd    int // next command of jobs[0]
 }
 
 func (s *session) Domain() string { return s.domain }
@@ -217,7 +217,7 @@ func (d *DSP) Deinit(c coproc.Context) {
 		d.scrub()
 	}
 	s.dead = true
-	s.jobs = nil
+	s.jobs.Clear()
 	s.cmd = 0
 	d.sessions[s.number] = nil
 }
@@ -304,9 +304,9 @@ func (d *DSP) Enqueue(c coproc.Context, job *coproc.Job) error {
 	if job == nil {
 		return fmt.Errorf("sim: Enqueue on %q: nil job", s.domain)
 	}
-	if len(s.jobs) >= d.cfg.MaxQueuedJobs {
+	if s.jobs.Len() >= d.cfg.MaxQueuedJobs {
 		return fmt.Errorf("sim: Enqueue job %d on %q: %d jobs queued, the limit is %d: %w; wait for completions",
-			job.ID, s.domain, len(s.jobs), d.cfg.MaxQueuedJobs, ErrQueueFull)
+			job.ID, s.domain, s.jobs.Len(), d.cfg.MaxQueuedJobs, ErrQueueFull)
 	}
 	for i := range job.Commands {
 		cmd := &job.Commands[i]
@@ -320,8 +320,7 @@ func (d *DSP) Enqueue(c coproc.Context, job *coproc.Job) error {
 				job.ID, i, k.Name, fmtArgs(k, cmd.Args), d.cost.cyclesToDuration(cost), d.cfg.CallBudget, ErrOverBudget)
 		}
 	}
-	s.jobs = append(s.jobs, job)
-	return nil
+	return s.jobs.Push(s.domain, job)
 }
 
 func fmtArgs(k *spec.KernelDef, args []uint64) string {
@@ -347,7 +346,7 @@ func (d *DSP) Pending(c coproc.Context) int {
 	if err != nil {
 		return 0
 	}
-	return len(s.jobs)
+	return s.jobs.Len()
 }
 
 // Reset aborts the session's current job if it has started (some of its
@@ -362,24 +361,18 @@ func (d *DSP) Reset(c coproc.Context) (uint64, bool) {
 	if d.active == s {
 		d.scrub()
 	}
-	if len(s.jobs) == 0 || s.cmd == 0 {
+	if s.jobs.Len() == 0 || s.cmd == 0 {
 		s.cmd = 0
 		return 0, false
 	}
-	id := s.jobs[0].ID
+	id := s.jobs.Head().ID
 	s.popJob()
 	return id, true
 }
 
-// popJob drops the current job. A queue that empties keeps its array, so
-// that a session calling one job at a time does not allocate a new queue
-// for every call.
+// popJob drops the current job (the queue keeps its array: a session
+// calling one job at a time allocates no queue per call).
 func (s *session) popJob() {
-	s.jobs[0] = nil
-	if len(s.jobs) == 1 {
-		s.jobs = s.jobs[:0]
-	} else {
-		s.jobs = s.jobs[1:]
-	}
+	s.jobs.Pop()
 	s.cmd = 0
 }

@@ -30,8 +30,8 @@ func (d *DSP) Run(budget time.Duration) (coproc.Result, error) {
 	var used uint64
 	var events []coproc.Event
 	state := coproc.Idle
-	for len(s.jobs) > 0 {
-		job := s.jobs[0]
+	for s.jobs.Len() > 0 {
+		job := s.jobs.Head()
 		if s.cmd >= len(job.Commands) {
 			events = append(events, coproc.Event{Kind: coproc.EventJobDone, Job: job.ID, At: d.cost.cyclesToDuration(used)})
 			s.popJob()

@@ -59,7 +59,7 @@ type context struct {
 	fpga   *FPGA
 	domain string
 	dead   bool
-	jobs   []*coproc.Job
+	jobs   engine.Queue
 	pos    int
 }
 
@@ -163,7 +163,8 @@ func (f *FPGA) Deinit(cc coproc.Context) {
 	if f.last == c {
 		f.last = nil
 	}
-	c.dead, c.jobs, c.pos = true, nil, 0
+	c.dead, c.pos = true, 0
+	c.jobs.Clear()
 }
 
 func (f *FPGA) own(cc coproc.Context, op string) (*context, error) {
@@ -227,7 +228,7 @@ func (f *FPGA) SwitchCostTo(cc coproc.Context) time.Duration {
 	if err != nil {
 		return f.cost.SwitchCost
 	}
-	for j, job := range c.jobs {
+	for j, job := range c.jobs.Jobs() {
 		start := 0
 		if j == 0 {
 			start = c.pos
@@ -261,11 +262,7 @@ func (f *FPGA) Enqueue(cc coproc.Context, job *coproc.Job) error {
 	if err != nil {
 		return err
 	}
-	if job == nil {
-		return fmt.Errorf("sim: Enqueue on %q: nil job", c.domain)
-	}
-	c.jobs = append(c.jobs, job)
-	return nil
+	return c.jobs.Push(c.domain, job)
 }
 
 // Pending is the number of jobs queued or running on a context.
@@ -274,7 +271,7 @@ func (f *FPGA) Pending(cc coproc.Context) int {
 	if err != nil {
 		return 0
 	}
-	return len(c.jobs)
+	return c.jobs.Len()
 }
 
 // Reset aborts the context's current job if it has started; queued jobs
@@ -284,16 +281,15 @@ func (f *FPGA) Reset(cc coproc.Context) (uint64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	if len(c.jobs) == 0 || c.pos == 0 {
+	if c.jobs.Len() == 0 || c.pos == 0 {
 		return 0, false
 	}
-	id := c.jobs[0].ID
+	id := c.jobs.Head().ID
 	c.popJob()
 	return id, true
 }
 
 func (c *context) popJob() {
-	c.jobs[0] = nil
-	c.jobs = c.jobs[1:]
+	c.jobs.Pop()
 	c.pos = 0
 }

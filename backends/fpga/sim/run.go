@@ -28,8 +28,8 @@ func (f *FPGA) Run(budget time.Duration) (coproc.Result, error) {
 	var events []coproc.Event
 	state := coproc.Idle
 	reconfigBefore := f.stats.ReconfigTime
-	for len(c.jobs) > 0 {
-		job := c.jobs[0]
+	for c.jobs.Len() > 0 {
+		job := c.jobs.Head()
 		if c.pos >= len(job.Commands) {
 			events = append(events, coproc.Event{Kind: coproc.EventJobDone, Job: job.ID, At: used})
 			c.popJob()

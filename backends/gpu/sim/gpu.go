@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/coprocd/coprocd/backends/internal/engine"
 	"github.com/coprocd/coprocd/backends/internal/regfile"
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/iommu"
@@ -55,7 +56,7 @@ type context struct {
 	gpu    *GPU
 	domain string
 	dead   bool
-	jobs   []*coproc.Job // jobs[0] is the current one
+	jobs   engine.Queue
 	pos    position
 }
 
@@ -203,7 +204,7 @@ func (g *GPU) Deinit(cc coproc.Context) {
 		clear(g.local)
 	}
 	c.dead = true
-	c.jobs = nil
+	c.jobs.Clear()
 	c.pos = position{}
 }
 
@@ -248,10 +249,10 @@ func (g *GPU) SwitchFrom(cc coproc.Context) (time.Duration, error) {
 // remainingDispatch is the cost of the workgroups left of a started
 // DISPATCH, or 0 when the context is not inside one.
 func (g *GPU) remainingDispatch(c *context) uint64 {
-	if len(c.jobs) == 0 || !c.pos.started || c.pos.cmd >= len(c.jobs[0].Commands) {
+	if c.jobs.Len() == 0 || !c.pos.started || c.pos.cmd >= len(c.jobs.Head().Commands) {
 		return 0
 	}
-	cmd := &c.jobs[0].Commands[c.pos.cmd]
+	cmd := &c.jobs.Head().Commands[c.pos.cmd]
 	if cmd.Op != spec.OpDispatch {
 		return 0
 	}
@@ -294,11 +295,7 @@ func (g *GPU) Enqueue(cc coproc.Context, job *coproc.Job) error {
 	if err != nil {
 		return err
 	}
-	if job == nil {
-		return fmt.Errorf("sim: Enqueue on %q: nil job", c.domain)
-	}
-	c.jobs = append(c.jobs, job)
-	return nil
+	return c.jobs.Push(c.domain, job)
 }
 
 // Pending is the number of jobs queued or running on a context (0 for a
@@ -308,7 +305,7 @@ func (g *GPU) Pending(cc coproc.Context) int {
 	if err != nil {
 		return 0
 	}
-	return len(c.jobs)
+	return c.jobs.Len()
 }
 
 // Reset aborts the context's current job if it has started, clears its
@@ -322,17 +319,16 @@ func (g *GPU) Reset(cc coproc.Context) (uint64, bool) {
 	if g.active == c {
 		clear(g.local)
 	}
-	if len(c.jobs) == 0 || (c.pos.cmd == 0 && !c.pos.started) {
+	if c.jobs.Len() == 0 || (c.pos.cmd == 0 && !c.pos.started) {
 		c.pos = position{}
 		return 0, false
 	}
-	id := c.jobs[0].ID
+	id := c.jobs.Head().ID
 	c.popJob()
 	return id, true
 }
 
 func (c *context) popJob() {
-	c.jobs[0] = nil
-	c.jobs = c.jobs[1:]
+	c.jobs.Pop()
 	c.pos = position{}
 }

@@ -41,8 +41,8 @@ func (g *GPU) Run(budget time.Duration) (coproc.Result, error) {
 	r := run{c: c, limit: g.cost.durationToCycles(budget)}
 	state := coproc.Idle
 jobs:
-	for len(c.jobs) > 0 {
-		job := c.jobs[0]
+	for c.jobs.Len() > 0 {
+		job := c.jobs.Head()
 		if c.pos.cmd >= len(job.Commands) {
 			r.events = append(r.events, coproc.Event{Kind: coproc.EventJobDone, Job: job.ID, At: g.cost.cyclesToDuration(r.used)})
 			c.popJob()
