@@ -536,5 +536,9 @@ func checkName(name string) error {
 	if name == "" || len(name) > 64 || strings.ContainsAny(name, "/ \t\n\x00") {
 		return fmt.Errorf("name %q must be 1 to 64 characters without '/' or spaces", name)
 	}
+	if name == "." || name == ".." {
+		// Names become file names (a domain's pinned device filter).
+		return fmt.Errorf("name %q is a directory's name, not a valid one", name)
+	}
 	return nil
 }

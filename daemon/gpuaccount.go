@@ -261,36 +261,38 @@ func (d *Daemon) stopGPUQuota(v nvml.Violation) error {
 	if !ok || ds.spec.Cgroup == "" {
 		return fmt.Errorf("domain %q has no cgroup: its processes cannot be told apart from others", v.Domain)
 	}
+	// Pin every process first, then read the cgroup once: a pid that
+	// left it, or was reused by a process outside it, is not in the list.
 	var errs []error
+	pinned := map[uint32]int{}
 	for _, pid := range v.PIDs {
-		if err := killInCgroup(pid, ds.spec.Cgroup); err != nil {
-			errs = append(errs, err)
+		fd, err := unix.PidfdOpen(int(pid), 0)
+		switch {
+		case errors.Is(err, unix.ESRCH): // gone already
+		case err != nil:
+			errs = append(errs, fmt.Errorf("pidfd_open(%d): %w", pid, err))
+		default:
+			pinned[pid] = fd
+		}
+	}
+	defer func() {
+		for _, fd := range pinned {
+			unix.Close(fd)
+		}
+	}()
+	members, err := cgroupPIDs(ds.spec.Cgroup)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for pid, fd := range pinned {
+		if _, in := slices.BinarySearch(members, pid); !in {
+			continue
+		}
+		if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("killing pid %d: %w", pid, err))
 			continue
 		}
 		d.log.Warn("GPU process stopped over quota", "domain", v.Domain, "pid", pid, "resource", string(v.Resource))
 	}
 	return errors.Join(errs...)
-}
-
-// killInCgroup sends SIGKILL to pid if it is (still) in cgroup or below.
-func killInCgroup(pid uint32, cgroup string) error {
-	fd, err := unix.PidfdOpen(int(pid), 0)
-	if errors.Is(err, unix.ESRCH) {
-		return nil // gone already
-	}
-	if err != nil {
-		return fmt.Errorf("pidfd_open(%d): %w", pid, err)
-	}
-	defer unix.Close(fd)
-	pids, err := cgroupPIDs(cgroup)
-	if err != nil {
-		return err
-	}
-	if _, in := slices.BinarySearch(pids, pid); !in {
-		return nil // left the cgroup (or exited and was reused) since the sample
-	}
-	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil && !errors.Is(err, unix.ESRCH) {
-		return fmt.Errorf("killing pid %d: %w", pid, err)
-	}
-	return nil
 }

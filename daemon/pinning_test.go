@@ -72,3 +72,12 @@ func TestPinDirMustBeAbsolute(t *testing.T) {
 	_, err := ParseConfig([]byte("isolation:\n  pin_dir: bpf/coprocd\n"), "t.yaml")
 	assert.ErrorContains(t, err, `line 2: isolation.pin_dir "bpf/coprocd" must be an absolute path, or off`)
 }
+
+// Domain names become file names (the pinned filter's): "." and ".." are
+// refused, so a domain's pin can never be the pin directory or its parent.
+func TestDomainNamesThatAreDirectories(t *testing.T) {
+	for _, name := range []string{".", ".."} {
+		_, err := ParseConfig([]byte("domains:\n  - name: \""+name+"\"\n"), "t.yaml")
+		assert.ErrorContains(t, err, `is a directory's name`, name)
+	}
+}
