@@ -32,7 +32,6 @@ type gpuAccounting struct {
 	enforcer *nvml.Enforcer
 	period   time.Duration
 	usage    []nvml.DomainUsage // latest sample, by domain
-	sampled  time.Time
 	// violations counts violations by domain, GPU, resource and the
 	// action applied, for coprocd_nvml_quota_violations_total.
 	violations map[violationKey]uint64
@@ -128,7 +127,7 @@ func (d *Daemon) sampleGPUs() error {
 	})
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.gpuAcct.usage, d.gpuAcct.sampled = usage, time.Now()
+	d.gpuAcct.usage = usage
 	// A domain destroyed since the owners were read has no quota left, so
 	// the enforcer finds nothing to do for it.
 	if applyErr := d.gpuAcct.enforcer.Apply(d.gpuAcct.enforcer.Evaluate(usage)); applyErr != nil {
