@@ -29,6 +29,14 @@ type Options struct {
 	// microsecond or two over); 0 means DefaultSpinWait, negative never
 	// polls.
 	SpinWait time.Duration
+	// HybridWait lets a kind of wait whose length has been steady sleep
+	// until shortly before its answer is due and poll the rest, and one
+	// due within a few hundred microseconds poll through (hybridwait.go).
+	// It hides the wake-up of a sleeping thread at the end of a long call,
+	// for the price of a CPU polling about a timed sleep's lateness per
+	// call: for guests with a CPU to spare. Ignored when SpinWait is
+	// negative.
+	HybridWait bool
 	// EventQueue bounds the events kept for Events and NextEvent; the
 	// oldest are dropped (and counted) beyond it. Default 4096.
 	EventQueue int
@@ -99,6 +107,13 @@ type Conn struct {
 	changed   chan struct{}
 	events    []Event
 	dropped   uint64
+
+	// Under mu: how long each kind of wait has taken, and how late timed
+	// sleeps wake (hybridwait.go).
+	waitTimes map[waitKind]*durationEstimate
+	sleepLate durationEstimate
+	staleKick bool // a kick may be counted on intr that no sleep is owed
+	hybrid    HybridWaitStats
 
 	sockMu    sync.Mutex // one MAP or UNMAP at a time
 	sockReply chan pvwire.Sock
@@ -190,7 +205,7 @@ func accept(sock *net.UnixConn, pkt []byte, fds []int, opts Options) (*Conn, err
 	_ = unix.Close(fds[0])
 	c := &Conn{opts: opts, sock: sock, welcome: w, mem: mem, doorbell: fds[1], intr: fds[2],
 		req: pvwire.RequestProducer(mem, w.Layout), rsp: pvwire.ResponseConsumer(mem, w.Layout),
-		nextTag: 1, waiting: map[uint64]bool{}, results: map[uint64]pvwire.Response{}, changed: make(chan struct{}),
+		nextTag: 1, waiting: map[uint64]bool{}, waitTimes: map[waitKind]*durationEstimate{}, results: map[uint64]pvwire.Response{}, changed: make(chan struct{}),
 		sockReply: make(chan pvwire.Sock, 1), readerEnd: make(chan struct{}), buffers: map[*Buffer]bool{}, nextIOVA: firstIOVA}
 	for i, d := range w.Devices {
 		c.devices = append(c.devices, &Device{c: c, index: uint16(i), info: d, failed: map[uint64]string{}})
@@ -306,7 +321,7 @@ func (c *Conn) send(ctx context.Context, r *pvwire.Request, words []uint64) erro
 			return err
 		}
 		k := pvwire.SlotsFor(8 + 8*len(words))
-		if err := c.wait(ctx, func() bool {
+		if err := c.wait(ctx, waitKind{}, func() bool {
 			room, err := c.req.WantSpace(k)
 			return room || err != nil
 		}); err != nil {
@@ -331,7 +346,8 @@ func (c *Conn) call(ctx context.Context, op string, r *pvwire.Request, words []u
 		delete(c.waiting, tag)
 		return 0, err
 	}
-	err := c.wait(ctx, func() bool { _, ok := c.results[tag]; return ok })
+	err := c.wait(ctx, waitKind{op, r.Dev}, func() bool { _, ok := c.results[tag]; return ok })
+
 	res, ok := c.results[tag]
 	delete(c.results, tag)
 	if !ok {
@@ -367,21 +383,35 @@ func monotonic() time.Duration { return time.Since(monotonicBase) }
 
 // wait blocks until done() holds. The caller holds c.mu; wait releases it
 // while it sleeps. One waiter at a time is the receiver: it polls the
-// response ring for SpinWait, then sleeps on the interrupt eventfd; the
-// others wait for it to say that something changed.
-func (c *Conn) wait(ctx context.Context, done func() bool) error {
+// response ring, then sleeps on the interrupt eventfd, as planWait plans
+// for a wait of its kind (waitKind{} never learns: poll SpinWait, sleep);
+// the others wait for it to say that something changed.
+func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error {
+	if err := c.pump(); err != nil {
+		return err
+	}
+	if done() {
+		return nil // no wait: nothing to learn from
+	}
+	start := monotonic()
+	plan, learn := c.planWait(kind)
 	// poll: this waiter may still poll; pollUntil: when it stops, on the
-	// monotonic clock, set at its first look at the clock. A poll looks
+	// monotonic clock (0: set at its first look at the clock). A poll looks
 	// at the clock only every pollProbes probes, so an answer that comes
 	// within them (the common case of a polling round trip) costs no
-	// clock read at all; SpinWait is then overrun by at most that many
-	// probes.
-	poll, pollUntil := c.opts.SpinWait > 0, time.Duration(0)
+	// clock read at all; the poll then overruns by at most that many
+	// probes. timedSleep: the plan's timed sleep is still to come.
+	poll, pollUntil := plan.spin > 0, start+plan.spin
+	timedSleep := plan.wake > 0
 	for {
 		if err := c.pump(); err != nil {
 			return err
 		}
 		if done() {
+			if learn != nil {
+				learn.add(monotonic() - start)
+			}
+
 			return nil
 		}
 		if c.err != nil {
@@ -428,6 +458,15 @@ func (c *Conn) wait(ctx context.Context, done func() bool) error {
 			c.broadcast()
 			continue
 		}
+		if c.staleKick {
+			// A timed sleep ran its time armed, and the receiver polled on:
+			// the host's kick for what it then published is still counted
+			// on the eventfd and would end the next sleep at once. Drain it
+			// before arming: Arm looks at the ring after, so nothing
+			// published before the drain goes unseen.
+			c.staleKick = false
+			pvwire.Drain(c.intr)
+		}
 		if c.rsp.Arm() {
 			// Responses arrived while arming: this goroutine pumps them on
 			// its next turn, but it is no longer the receiver, so the
@@ -441,30 +480,73 @@ func (c *Conn) wait(ctx context.Context, done func() bool) error {
 		// it sleeps, even if other callers pump meanwhile: the host owes a
 		// kick for any response published past it.
 		armed := c.rsp.Position()
+		// The sleep is bounded: a notification lost anywhere between the
+		// two sides then costs at most MaxSleep, never a hang. The plan's
+		// timed sleep ends sooner, shortly before the answer is due.
+		sleep, timed, sleptAt := MaxSleep, false, time.Duration(0)
+		if timedSleep {
+			timedSleep = false
+			sleptAt = monotonic()
+			left := start + plan.wake - sleptAt
+			if left < minTimedSleep {
+				// Polled past the time to sleep: poll on.
+				c.receiving = false
+				poll, pollUntil = true, start+plan.tail
+				continue
+			}
+			sleep, timed = left, true
+			c.hybrid.TimedSleeps++
+		}
 		c.mu.Unlock()
 		var stop func() bool
 		if ctx.Done() != nil {
 			stop = context.AfterFunc(ctx, func() { _ = pvwire.Kick(c.intr) })
 		}
-		// The sleep is bounded: a notification lost anywhere between the
-		// two sides then costs at most MaxSleep, never a hang. A timed-out
-		// sleep that finds responses past its event index is checked and
-		// counted (LostWakeups) so that such a loss is seen, not hidden.
-		kicked, err := pvwire.Wait(c.intr, MaxSleep)
+		kicked, err := pvwire.Wait(c.intr, sleep)
 		if stop != nil {
 			stop()
 		}
 		c.mu.Lock()
-		if !kicked && err == nil && c.rsp.Moved(armed) {
-			c.checkTimedOutSleep(armed, MaxSleep)
+		switch {
+		case timed && !kicked && err == nil:
+			// The timed sleep ran its time: learn how late it woke, and
+			// poll for the answer now due.
+			c.sleepLate.add(max(0, monotonic()-sleptAt-sleep))
+			c.staleKick = true
+			poll, pollUntil = true, start+plan.tail
+		case timed:
+			c.hybrid.Early++
+			poll, pollUntil = c.opts.SpinWait > 0, 0
+		default:
+			// A timed-out sleep that finds responses past its event index
+			// is checked and counted (LostWakeups) so that such a loss is
+			// seen, not hidden.
+			if !timed && !kicked && err == nil && c.rsp.Moved(armed) {
+				c.checkTimedOutSleep(armed, MaxSleep)
+			}
+			poll, pollUntil = c.opts.SpinWait > 0, 0 // poll again after a wake-up
 		}
 		c.receiving = false
 		c.broadcast()
 		if err != nil {
 			c.failLocked(fmt.Errorf("frontend: waiting on the interrupt eventfd: %w", err))
 		}
-		poll, pollUntil = c.opts.SpinWait > 0, 0 // poll again after a wake-up
 	}
+}
+
+// planWait plans a wait of kind and returns the estimate its length is
+// to be added to, nil when waits of that kind are not learned. The caller
+// holds c.mu.
+func (c *Conn) planWait(kind waitKind) (waitPlan, *durationEstimate) {
+	if kind == (waitKind{}) || !c.opts.HybridWait || c.opts.SpinWait < 0 {
+		return waitPlan{spin: max(c.opts.SpinWait, 0)}, nil
+	}
+	est := c.waitTimes[kind]
+	if est == nil {
+		est = new(durationEstimate)
+		c.waitTimes[kind] = est
+	}
+	return planWait(c.opts.SpinWait, *est, c.sleepLate), est
 }
 
 // pump consumes every response in the ring. The caller holds c.mu.

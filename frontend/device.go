@@ -169,7 +169,7 @@ func (d *Device) WaitFence(ctx context.Context, value uint64) error {
 	defer c.calls.Done()
 	failures := d.failures
 	var failed bool
-	err := c.wait(ctx, func() bool {
+	err := c.wait(ctx, waitKind{"WAIT_FENCE", d.index}, func() bool {
 		failed = d.failures != failures
 		return d.fence >= value || failed
 	})
@@ -191,7 +191,7 @@ func (d *Device) WaitJob(ctx context.Context, job uint64) error {
 		return err
 	}
 	defer c.calls.Done()
-	if err := c.wait(ctx, func() bool { return d.finished >= job }); err != nil {
+	if err := c.wait(ctx, waitKind{"WAIT_JOB", d.index}, func() bool { return d.finished >= job }); err != nil {
 		return err
 	}
 	if why, ok := d.failed[job]; ok {
@@ -226,7 +226,7 @@ func (c *Conn) NextEvent(ctx context.Context) (Event, error) {
 		return Event{}, err
 	}
 	defer c.calls.Done()
-	if err := c.wait(ctx, func() bool { return len(c.events) > 0 }); err != nil {
+	if err := c.wait(ctx, waitKind{"NEXT_EVENT", 0}, func() bool { return len(c.events) > 0 }); err != nil {
 		return Event{}, err
 	}
 	e := c.events[0]

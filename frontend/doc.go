@@ -17,6 +17,13 @@
 // the interrupt eventfd, so a busy guest pays no system call per round
 // trip and an idle one no CPU.
 //
+// With Options.HybridWait a kind of wait whose length has been steady (a
+// long call, made again and again) sleeps on a timer until shortly before
+// its answer is due and polls the rest, hiding the wake-up of a sleeping
+// thread in the call; one due within a few hundred microseconds polls
+// through. It is off by default: the poll costs a CPU that, on a small
+// machine, the host needs (hybridwait.go has the figures).
+//
 // A Conn is safe for concurrent use. Calls share the rings; among the
 // goroutines waiting for answers one at a time is the receiver that polls
 // or sleeps, and hands results to the others. Context cancellation wakes a

@@ -2,6 +2,7 @@ package frontend_test
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 	"testing"
 	"time"
@@ -115,4 +116,41 @@ func TestEventsAndFailures(t *testing.T) {
 	require.NoError(t, c.Close())
 	_, err = gpu.ReadReg(ctx, spec.RegID, 4)
 	assert.ErrorIs(t, err, frontend.ErrClosed)
+}
+
+// TestHybridWait: with Options.HybridWait, a guest whose jobs take a
+// steady time learns it, sleeps until shortly before each job's end
+// (TimedSleeps), learns how late such sleeps wake (Lateness), and still
+// gets every job's result.
+func TestHybridWait(t *testing.T) {
+	_, c := dial(t, frontend.Options{HybridWait: true})
+	gpu := c.Devices()[0]
+	ctx := context.Background()
+	const words = 1 << 22
+	// (The reference GPU's fill is modelled faster than it computes, so
+	// these jobs take what the model's computing takes.)
+	buf, err := c.Alloc(ctx, 4*words, spec.PVPermReadWrite)
+	require.NoError(t, err)
+	for i := range 48 {
+		pattern := uint64(0x5a000000 + 4*i)
+		// Four passes over 16 MiB: a few milliseconds, long against the
+		// machine's jitter.
+		var cmds []uint64
+		for pass := range uint64(4) {
+			cmds = spec.Encode(cmds, spec.OpFill, buf.IOVA, words, pattern+3-pass)
+		}
+		job, err := gpu.Submit(ctx, cmds)
+		require.NoError(t, err)
+		require.NoError(t, gpu.WaitJob(ctx, job))
+		for _, at := range []int{0, 4 * (words / 2), 4 * (words - 1)} {
+			require.Equal(t, uint32(pattern), binary.LittleEndian.Uint32(buf.Bytes[at:]), "job %d: word at byte %d", i, at)
+		}
+	}
+	st := c.HybridWaitStats()
+	t.Logf("hybrid waiting: %+v", st)
+	assert.NotZero(t, st.TimedSleeps, "steady jobs of milliseconds were never predicted")
+	if st.TimedSleeps > st.Early {
+		assert.Positive(t, st.Lateness, "timed sleeps ran their time, and their lateness was not learned")
+	}
+	assert.Zero(t, c.LostWakeups())
 }
