@@ -68,9 +68,9 @@ func (m *bareDSP) load(g *dspGuest, c *dspCall) *bareJob {
 	require.False(m.tb, m.mapped[c.out.IOVA], "call %s loaded twice", c.name)
 	out := make([]byte, len(c.out.Bytes))
 	mapAt(c.out.IOVA, out, iommu.ReadWrite)
-	cmds, err := mediator.Scan(m.dsp.Spec(), m.io, c.words)
-	require.NoError(m.tb, err)
-	return &bareJob{job: &coproc.Job{ID: 1, Commands: cmds}, out: out[:c.outLen]}
+	j := m.scan(c.words)
+	j.out = out[:c.outLen]
+	return j
 }
 
 // run runs the job to its end and returns the device time it took.
@@ -86,4 +86,13 @@ func (m *bareDSP) run(j *bareJob) (time.Duration, error) {
 		return 0, fmt.Errorf("bare DSP: events %+v, want the fence and the job's end", res.Events)
 	}
 	return res.Used, nil
+}
+
+// scan audits words with the mediator's scanner against the bare DSP's
+// IOMMU context and returns the job a backend runs.
+func (m *bareDSP) scan(words []uint64) *bareJob {
+	m.tb.Helper()
+	cmds, err := mediator.Scan(m.dsp.Spec(), m.io, words)
+	require.NoError(m.tb, err)
+	return &bareJob{job: &coproc.Job{ID: 1, Commands: cmds}}
 }

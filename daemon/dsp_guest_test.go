@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"testing"
@@ -27,12 +28,29 @@ type dspGuest struct {
 	value uint64 // the last fence value asked for
 }
 
-// dialDSPGuest connects to a domain's paravirtual socket with the
-// frontend's default options; the connection closes when the test ends.
-func dialDSPGuest(tb testing.TB, sock string) *dspGuest {
+// dialDSPGuest connects to a domain's paravirtual socket with opts; the
+// connection closes when the test ends.
+func dialDSPGuest(tb testing.TB, sock string, opts frontend.Options) *dspGuest {
 	tb.Helper()
-	c, err := frontend.Dial(sock, frontend.Options{})
+	c, err := frontend.Dial(sock, opts)
 	require.NoError(tb, err)
+	return newDSPGuest(tb, c)
+}
+
+// tryDialDSPGuest is dialDSPGuest, but returns nil while the domain still
+// has a session (the host answers BUSY).
+func tryDialDSPGuest(tb testing.TB, sock string, opts frontend.Options) *dspGuest {
+	tb.Helper()
+	c, err := frontend.Dial(sock, opts)
+	var reject *frontend.RejectError
+	if errors.As(err, &reject) && reject.Status == spec.PVStatusBusy {
+		return nil
+	}
+	require.NoError(tb, err)
+	return newDSPGuest(tb, c)
+}
+
+func newDSPGuest(tb testing.TB, c *frontend.Conn) *dspGuest {
 	tb.Cleanup(func() { _ = c.Close() })
 	dsp, err := c.Device("dsp0")
 	require.NoError(tb, err)

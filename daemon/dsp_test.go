@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/coprocd/coprocd/frontend"
 	"github.com/coprocd/coprocd/spec"
 )
 
@@ -26,7 +27,7 @@ func TestDSPCallsThroughTheDaemon(t *testing.T) {
 }
 
 func checkDSPCalls(t *testing.T, sock string) {
-	g := dialDSPGuest(t, sock)
+	g := dialDSPGuest(t, sock, frontend.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
