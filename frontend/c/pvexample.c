@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "coprocd_pv.h"
@@ -91,6 +92,9 @@ static uint64_t put_request(uint8_t type, const void *body, uint32_t len)
 	return h.tag;
 }
 
+/* MAX_SLEEP_MS bounds a sleep on the interrupt eventfd. */
+#define MAX_SLEEP_MS 20
+
 /* next_response copies the next response into buf (header first) and
  * returns 1, or sleeps on the interrupt eventfd until there is one. */
 static void next_response(uint8_t *buf)
@@ -123,8 +127,14 @@ static void next_response(uint8_t *buf)
 		store(rsp.prod_event, rsp.priv);
 		if (load(rsp.prod) != rsp.priv)
 			continue;
+		/* The sleep is bounded, as the Go guest's (frontend.MaxSleep):
+		 * a kick lost anywhere then costs MAX_SLEEP_MS, never a hang. */
+		struct pollfd pfd = { .fd = intr_fd, .events = POLLIN };
+		int ready = poll(&pfd, 1, MAX_SLEEP_MS);
+		if (ready < 0 && errno != EINTR)
+			die("interrupt eventfd poll: %s", strerror(errno));
 		uint64_t v;
-		if (read(intr_fd, &v, 8) != 8 && errno != EINTR)
+		if (ready > 0 && read(intr_fd, &v, 8) != 8 && errno != EINTR)
 			die("interrupt eventfd read: %s", strerror(errno));
 	}
 }
