@@ -62,7 +62,8 @@ func (e Event) String() string {
 }
 
 // deliver queues an event and, when intBit is enabled in INT_MASK, raises
-// the interrupt: the bit is set in INT_STATUS and the notify channel fires.
+// the interrupt: the bit is set in INT_STATUS and the notify channel fires
+// (or the notifier is called).
 // An event without an interrupt bit (a job's completion) always notifies, so
 // a transport can wait for completions without polling.
 func (v *VCoproc) deliver(e Event, intBit uint64) {
@@ -80,6 +81,10 @@ func (v *VCoproc) deliver(e Event, intBit uint64) {
 		if i := v.dev.role[spec.RoleIntMask]; i >= 0 && v.vregs[i]&intBit == 0 {
 			return // masked: queued, but no interrupt
 		}
+	}
+	if v.notifier != nil {
+		v.notifier()
+		return
 	}
 	select {
 	case v.notify <- struct{}{}:

@@ -21,29 +21,40 @@ const lateKickGrace = time.Millisecond
 // session's sleep timed out although the guest had published requests past
 // the event index the session set (or, while answers waited for room in
 // the response ring, its consumer index past the consumer event index the
-// session set), and no kick came even lateKickGrace later. The bounded sleep recovered each; each is logged at Warn with the
-// state of the rings. It stays zero unless one side breaks the event-index
-// rule.
+// session set), or although one of its vcoprocs delivered an event while it
+// slept (whose notifier kicks the doorbell), and no kick came even
+// lateKickGrace later. The bounded sleep recovered each; each is logged at
+// Warn with the state of the rings. It stays zero unless one side breaks
+// its rule.
 func (s *Server) LostDoorbells() uint64 { return s.lostDoorbells.Load() }
 
-// checkTimedOutSleep is called when a sleep armed at armed timed out with
-// the guest's index past it: the request ring's producer index when the
-// session was serving requests, the response ring's consumer index when it
-// waited for room. It records the state, gives a kick that races the
-// timeout lateKickGrace to arrive, and counts and logs a lost doorbell
-// when none does.
-func (ss *session) checkTimedOutSleep(serving bool, armed uint32, slept time.Duration) {
+// lostKick says whose kick a timed-out sleep missed.
+type lostKick int
+
+const (
+	lostRequest lostKick = iota // the guest's, for a request
+	lostRoom                    // the guest's, for room in the response ring
+	lostEvent                   // the notifier's, for a vcoproc's event
+)
+
+var lostKickWhat = [...]string{
+	lostRequest: "the guest published requests past the request ring's event index",
+	lostRoom:    "the guest consumed responses past the response ring's consumer event index while answers waited for room",
+	lostEvent:   "a vcoproc delivered an event while the session slept",
+}
+
+// checkTimedOutSleep is called when a sleep armed at armed (the index the
+// kick was owed for) timed out with what happened that owed a kick. It
+// records the state, gives a kick that races the timeout lateKickGrace to
+// arrive, and counts and logs a lost doorbell when none does.
+func (ss *session) checkTimedOutSleep(what lostKick, armed uint32, slept time.Duration) {
 	rings := pvwire.ReadIndexes(ss.mem)
 	doorbell, intr := pvwire.EventfdState(ss.doorbell), pvwire.EventfdState(ss.intr)
 	if late, _ := pvwire.Wait(ss.doorbell, lateKickGrace); late {
 		return
 	}
 	ss.s.lostDoorbells.Add(1)
-	what := "the guest published requests past the request ring's event index"
-	if !serving {
-		what = "the guest consumed responses past the response ring's consumer event index while answers waited for room"
-	}
-	ss.s.log.Warn("pv: a doorbell was lost: "+what+" and did not kick",
+	ss.s.log.Warn("pv: a doorbell was lost: "+lostKickWhat[what]+" and nobody kicked",
 		"domain", ss.cfg.Name, "slept", slept, "armed", armed, "rings", rings.String(),
 		"doorbell_count", doorbell, "interrupt_count", intr)
 }

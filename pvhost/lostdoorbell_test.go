@@ -67,7 +67,7 @@ func TestLostDoorbellIsCountedAndDescribed(t *testing.T) {
 
 	assert.Equal(t, uint64(1), h.Server.LostDoorbells())
 	text := log.String()
-	assert.Contains(t, text, "a doorbell was lost: the guest published requests past the request ring's event index and did not kick")
+	assert.Contains(t, text, "a doorbell was lost: the guest published requests past the request ring's event index and nobody kicked")
 	assert.Contains(t, text, "armed=1")
 	assert.Contains(t, text, "request ring prod 2 cons 1 prod_event 1")
 	assert.Contains(t, text, "doorbell_count=0")

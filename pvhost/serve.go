@@ -87,7 +87,9 @@ func (ss *session) serve() {
 		// spin until the guest consumed. The doorbell for room (armed by
 		// WantSpace above) wakes the session instead.
 		serving := len(ss.backlog) == 0
+		ss.asleep.Store(true) // before the look at events: see notified
 		if serving && ss.req.Arm() || ss.events.Load() {
+			ss.asleep.Store(false)
 			continue
 		}
 		// What the guest owes a doorbell for: a request past the request
@@ -98,9 +100,19 @@ func (ss *session) serve() {
 			armed, moved = ss.rsp.ConsumerSeen(), ss.rsp.ConsumerMoved
 		}
 		kicked, err := pvwire.Wait(ss.doorbell, timeout)
-		if !kicked && err == nil && moved(armed) {
-			ss.checkTimedOutSleep(serving, armed, timeout)
+		if !kicked && err == nil {
+			// Still asleep for the notifier: a kick racing the timeout
+			// is let in (checkTimedOutSleep), not counted lost.
+			switch {
+			case moved(armed) && serving:
+				ss.checkTimedOutSleep(lostRequest, armed, timeout)
+			case moved(armed):
+				ss.checkTimedOutSleep(lostRoom, armed, timeout)
+			case ss.events.Load():
+				ss.checkTimedOutSleep(lostEvent, armed, timeout)
+			}
 		}
+		ss.asleep.Store(false)
 		if err != nil {
 			ss.end(spec.PVStatusInternal, fmt.Sprintf("waiting on the doorbell: %v", err))
 			break
@@ -183,7 +195,8 @@ func (ss *session) round() (bool, error) {
 	// A submission that found its device idle ran its first step inline
 	// (mediator/inline.go): a short job's events are there already. Send
 	// them with the submission's answer, in this round and under one kick,
-	// rather than a round later when the forwarder's wake-up comes through.
+	// rather than a round later (the notifier only set the flag: this loop
+	// is awake, see notified).
 	if ss.submitted {
 		ss.submitted = false
 		ss.drainEvents()

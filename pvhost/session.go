@@ -47,6 +47,7 @@ type session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	events atomic.Bool // an interrupt arrived: drain the vcoprocs' events
+	asleep atomic.Bool // the serve loop sleeps, or is about to: kick it (notified)
 
 	endOnce   sync.Once
 	endStatus uint32
@@ -91,11 +92,7 @@ func (s *Server) handle(ctx context.Context, c *net.UnixConn) {
 		ss.control()
 	}()
 	for _, vc := range ss.vcs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ss.forward(vc)
-		}()
+		vc.SetNotifier(ss.notified)
 	}
 	ss.serve()
 	// The serve loop ends by end(), or by the server's context: make sure
@@ -355,6 +352,12 @@ func (ss *session) teardown() {
 		_ = unix.Munmap(ss.mem)
 		ss.mem = nil
 	}
+	// No notifier may kick the doorbell once it is closed (its number
+	// could be reused by then): SetNotifier takes the mediator's lock,
+	// under which notifiers run, so none runs after this.
+	for _, vc := range ss.vcs {
+		vc.SetNotifier(nil)
+	}
 	for _, fd := range []*int{&ss.doorbell, &ss.intr} {
 		if *fd >= 0 {
 			_ = unix.Close(*fd)
@@ -366,16 +369,20 @@ func (ss *session) teardown() {
 	}
 }
 
-// forward turns a vcoproc's interrupts into a wake-up of the serve loop.
-func (ss *session) forward(vc *mediator.VCoproc) {
-	for {
-		select {
-		case <-ss.ctx.Done():
-			return
-		case <-vc.Notify():
-			ss.events.Store(true)
-			_ = pvwire.Kick(ss.doorbell)
-		}
+// notified is the session's vcoprocs' notifier (mediator's SetNotifier):
+// it runs under the mediator's lock wherever an event is delivered — the
+// device's runner, or this session's own submission stepping the device
+// inline. The serve loop drains the events when it sees the flag, and is
+// kicked only while it sleeps or is about to: the loop stores asleep and
+// then loads events, this stores events and then loads asleep (Go's
+// atomics are sequentially consistent), so at least one sees the other's
+// store — an event racing the loop's going to sleep either stops the sleep
+// or kicks it. An event from the session's own inline step (the loop is
+// awake) costs no system call and wakes no thread.
+func (ss *session) notified() {
+	ss.events.Store(true)
+	if ss.asleep.Load() {
+		_ = pvwire.Kick(ss.doorbell)
 	}
 }
 
