@@ -393,15 +393,19 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 	if done() {
 		return nil // no wait: nothing to learn from
 	}
-	start := monotonic()
 	plan, learn := c.planWait(kind)
 	// poll: this waiter may still poll; pollUntil: when it stops, on the
 	// monotonic clock (0: set at its first look at the clock). A poll looks
 	// at the clock only every pollProbes probes, so an answer that comes
 	// within them (the common case of a polling round trip) costs no
-	// clock read at all; the poll then overruns by at most that many
-	// probes. timedSleep: the plan's timed sleep is still to come.
-	poll, pollUntil := plan.spin > 0, start+plan.spin
+	// clock read at all unless the wait is learned (HybridWait); the poll
+	// then overruns by at most that many probes. timedSleep: the plan's
+	// timed sleep is still to come.
+	poll, pollUntil, start := plan.spin > 0, time.Duration(0), time.Duration(0)
+	if learn != nil {
+		start = monotonic()
+		pollUntil = start + plan.spin
+	}
 	timedSleep := plan.wake > 0
 	for {
 		if err := c.pump(); err != nil {
@@ -411,7 +415,6 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 			if learn != nil {
 				learn.add(monotonic() - start)
 			}
-
 			return nil
 		}
 		if c.err != nil {
