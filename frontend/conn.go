@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/coprocd/coprocd/frontend/pvwire"
+	"github.com/coprocd/coprocd/internal/waitplan"
 	"github.com/coprocd/coprocd/spec"
 )
 
@@ -110,8 +111,8 @@ type Conn struct {
 
 	// Under mu: how long each kind of wait has taken, and how late timed
 	// sleeps wake (hybridwait.go).
-	waitTimes map[waitKind]*durationEstimate
-	sleepLate durationEstimate
+	waitTimes map[waitKind]*waitplan.Estimate
+	sleepLate waitplan.Estimate
 	staleKick bool // a kick may be counted on intr that no sleep is owed
 	hybrid    HybridWaitStats
 
@@ -205,7 +206,7 @@ func accept(sock *net.UnixConn, pkt []byte, fds []int, opts Options) (*Conn, err
 	_ = unix.Close(fds[0])
 	c := &Conn{opts: opts, sock: sock, welcome: w, mem: mem, doorbell: fds[1], intr: fds[2],
 		req: pvwire.RequestProducer(mem, w.Layout), rsp: pvwire.ResponseConsumer(mem, w.Layout),
-		nextTag: 1, waiting: map[uint64]bool{}, waitTimes: map[waitKind]*durationEstimate{}, results: map[uint64]pvwire.Response{}, changed: make(chan struct{}),
+		nextTag: 1, waiting: map[uint64]bool{}, waitTimes: map[waitKind]*waitplan.Estimate{}, results: map[uint64]pvwire.Response{}, changed: make(chan struct{}),
 		sockReply: make(chan pvwire.Sock, 1), readerEnd: make(chan struct{}), buffers: map[*Buffer]bool{}, nextIOVA: firstIOVA}
 	for i, d := range w.Devices {
 		c.devices = append(c.devices, &Device{c: c, index: uint16(i), info: d, failed: map[uint64]string{}})
@@ -401,19 +402,19 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 	// clock read at all unless the wait is learned (HybridWait); the poll
 	// then overruns by at most that many probes. timedSleep: the plan's
 	// timed sleep is still to come.
-	poll, pollUntil, start := plan.spin > 0, time.Duration(0), time.Duration(0)
+	poll, pollUntil, start := plan.Spin > 0, time.Duration(0), time.Duration(0)
 	if learn != nil {
 		start = monotonic()
-		pollUntil = start + plan.spin
+		pollUntil = start + plan.Spin
 	}
-	timedSleep := plan.wake > 0
+	timedSleep := plan.Wake > 0
 	for {
 		if err := c.pump(); err != nil {
 			return err
 		}
 		if done() {
 			if learn != nil {
-				learn.add(monotonic() - start)
+				learn.Add(monotonic() - start)
 			}
 			return nil
 		}
@@ -490,11 +491,11 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 		if timedSleep {
 			timedSleep = false
 			sleptAt = monotonic()
-			left := start + plan.wake - sleptAt
-			if left < minTimedSleep {
+			left := start + plan.Wake - sleptAt
+			if left < waitplan.MinTimedSleep {
 				// Polled past the time to sleep: poll on.
 				c.receiving = false
-				poll, pollUntil = true, start+plan.tail
+				poll, pollUntil = true, start+plan.Tail
 				continue
 			}
 			sleep, timed = left, true
@@ -514,9 +515,9 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 		case timed && !kicked && err == nil:
 			// The timed sleep ran its time: learn how late it woke, and
 			// poll for the answer now due.
-			c.sleepLate.add(max(0, monotonic()-sleptAt-sleep))
+			c.sleepLate.Add(max(0, monotonic()-sleptAt-sleep))
 			c.staleKick = true
-			poll, pollUntil = true, start+plan.tail
+			poll, pollUntil = true, start+plan.Tail
 		case timed:
 			c.hybrid.Early++
 			poll, pollUntil = c.opts.SpinWait > 0, 0
@@ -540,16 +541,16 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 // planWait plans a wait of kind and returns the estimate its length is
 // to be added to, nil when waits of that kind are not learned. The caller
 // holds c.mu.
-func (c *Conn) planWait(kind waitKind) (waitPlan, *durationEstimate) {
+func (c *Conn) planWait(kind waitKind) (waitplan.Plan, *waitplan.Estimate) {
 	if kind == (waitKind{}) || !c.opts.HybridWait || c.opts.SpinWait < 0 {
-		return waitPlan{spin: max(c.opts.SpinWait, 0)}, nil
+		return waitplan.Plan{Spin: max(c.opts.SpinWait, 0)}, nil
 	}
 	est := c.waitTimes[kind]
 	if est == nil {
-		est = new(durationEstimate)
+		est = new(waitplan.Estimate)
 		c.waitTimes[kind] = est
 	}
-	return planWait(c.opts.SpinWait, *est, c.sleepLate), est
+	return waitplan.Make(c.opts.SpinWait, *est, c.sleepLate, true), est
 }
 
 // pump consumes every response in the ring. The caller holds c.mu.
