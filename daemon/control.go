@@ -229,10 +229,15 @@ func (d *Daemon) domainList() []api.Domain {
 func (d *Daemon) apiDomain(name string) api.Domain {
 	ds := d.domains[name]
 	a := api.Domain{Name: name, Source: ds.source, UID: ds.spec.UID, GID: ds.spec.GID, VCoprocs: []api.VCoproc{},
-		Cgroup: ds.spec.Cgroup, Isolation: ds.iso.status(ds.spec.Cgroup)}
+		Cgroup: ds.spec.Cgroup, Isolation: ds.iso.status(ds.spec.Cgroup), PredictivePoll: ds.spec.PredictivePoll}
 	if e, ok := d.pv[name]; ok {
 		a.Socket = e.socket
-		a.Sessions = len(e.srv.Sessions())
+		sessions := e.srv.Sessions()
+		a.Sessions = len(sessions)
+		for _, s := range sessions {
+			a.PredictedSleeps += s.PredictedSleeps
+			a.PredictedHits += s.PredictedHits
+		}
 	}
 	if ds.iso != nil {
 		for _, r := range ds.iso.rules {

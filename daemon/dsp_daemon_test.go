@@ -41,6 +41,12 @@ domains:
       - device: dsp0
         weight: 1
         memory: 64KiB
+  - name: audio-rt
+    predictive_poll: true
+    vcoprocs:
+      - device: dsp0
+        weight: 1
+        memory: 64KiB
 `
 
 // dspCallBudget is dsp0's call_budget in dspTestConfig.

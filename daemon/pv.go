@@ -89,7 +89,7 @@ func (e *pvEndpoint) resolve(c pvhost.Cred) (pvhost.DomainConfig, error) {
 	if spec.GID != nil && *spec.GID != c.GID && c.UID != 0 {
 		return pvhost.DomainConfig{}, fmt.Errorf("domain %q belongs to gid %d, not %d", spec.Name, *spec.GID, c.GID)
 	}
-	cfg := pvhost.DomainConfig{Name: spec.Name}
+	cfg := pvhost.DomainConfig{Name: spec.Name, PredictivePoll: spec.PredictivePoll}
 	for _, v := range spec.VCoprocs {
 		cfg.Devices = append(cfg.Devices, pvhost.DeviceConfig{Device: v.Device, VCoproc: mediator.VCoprocConfig{}})
 	}

@@ -46,3 +46,47 @@ func TestRunnerEventsWakeASleepingSession(t *testing.T) {
 	}
 	assert.Zero(t, h.Server.LostDoorbells())
 }
+
+// TestPredictivePoll: a session with PredictivePoll whose guest calls at a
+// steady rhythm learns it, sleeps on a timer until shortly before each
+// call is due and has most calls arrive while it polls for them; one whose
+// guest calls at random never predicts; one without it never does either.
+func TestPredictivePoll(t *testing.T) {
+	run := func(t *testing.T, predictive bool, gap func(i int) time.Duration) pvhost.SessionInfo {
+		h := pvtest.NewHost(t, pvtest.Options{})
+		d := pvtest.Domain("rt", "gpu0", 1<<20)
+		d.PredictivePoll = predictive
+		h.SetSelf(d)
+		c, err := frontend.Dial(h.Path, frontend.Options{})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		gpu := c.Devices()[0]
+		ctx := context.Background()
+		for i := range 60 {
+			time.Sleep(gap(i))
+			v, err := gpu.ReadReg(ctx, spec.RegID, 4)
+			require.NoError(t, err)
+			require.Equal(t, uint64(spec.RefGPUID), v)
+		}
+		sessions := h.Server.Sessions()
+		require.Len(t, sessions, 1)
+		return sessions[0]
+	}
+	steady := func(int) time.Duration { return 5 * time.Millisecond }
+	t.Run("steady", func(t *testing.T) {
+		s := run(t, true, steady)
+		t.Logf("%d timed sleeps, %d requests met polling", s.PredictedSleeps, s.PredictedHits)
+		assert.Greater(t, s.PredictedSleeps, uint64(15), "a steady 5 ms rhythm was not predicted")
+		assert.Greater(t, s.PredictedHits, s.PredictedSleeps/2, "most predicted requests should come while the session polls")
+	})
+	t.Run("irregular", func(t *testing.T) {
+		// Gaps of 1, 9, 1, 9... ms: their deviation is over half their mean.
+		s := run(t, true, func(i int) time.Duration { return time.Duration(1+8*(i%2)) * time.Millisecond })
+		assert.Zero(t, s.PredictedSleeps, "an irregular rhythm was predicted")
+	})
+	t.Run("off", func(t *testing.T) {
+		s := run(t, false, steady)
+		assert.Zero(t, s.PredictedSleeps)
+		assert.Zero(t, s.PredictedHits)
+	})
+}

@@ -33,6 +33,7 @@ const requestsPerRound = 64
 func (ss *session) serve() {
 	cfg := &ss.s.cfg
 	ss.lastDrain = monotonic()
+	ss.predict.on = ss.cfg.PredictivePoll
 	// When the session last ran out of work, on the monotonic clock; -1
 	// while it has work. Only the first round without work reads the
 	// clock for it, not every round with work.
@@ -47,13 +48,13 @@ func (ss *session) serve() {
 			idleSince = -1
 			continue
 		}
-		if cfg.PollWindow > 0 {
+		if cfg.PollWindow > 0 || ss.predict.pollUntil > 0 {
 			now := monotonic()
 			if idleSince < 0 {
 				idleSince = now
 			}
-			if now-idleSince < cfg.PollWindow {
-				continue // busy: poll the ring again
+			if now-idleSince < cfg.PollWindow || ss.predict.polling(now) {
+				continue // busy, or a request due: poll the ring again
 			}
 		}
 		// Going to sleep: ask the guest for a kick on its next request
@@ -63,7 +64,7 @@ func (ss *session) serve() {
 		// Sleeps are bounded (MaxSleep): a lost doorbell costs at most
 		// that, never a stuck guest; one found by a timed-out sleep is
 		// logged so it is seen.
-		timeout := MaxSleep
+		timeout, timed := MaxSleep, false
 		if ss.busy() {
 			timeout = cfg.EventPoll
 		}
@@ -87,6 +88,26 @@ func (ss *session) serve() {
 		// spin until the guest consumed. The doorbell for room (armed by
 		// WantSpace above) wakes the session instead.
 		serving := len(ss.backlog) == 0
+		if serving && timeout == MaxSleep {
+			// Idle, nothing in flight: when the guest's rhythm is known,
+			// sleep until shortly before its next request, or poll
+			// through to it when that is sooner than a timer could wake
+			// (predict.go).
+			var poll bool
+			timeout, timed, poll = ss.predict.sleep(monotonic())
+			if poll {
+				idleSince = -1
+				continue
+			}
+		}
+		if ss.predict.staleKick {
+			// A timed sleep ran its time armed and the session polled on:
+			// the guest's doorbell for the request then is still counted
+			// and would end this sleep at once. Drain it first: the ring
+			// and the events are looked at after, so nothing is missed.
+			ss.predict.staleKick = false
+			pvwire.Drain(ss.doorbell)
+		}
 		ss.asleep.Store(true) // before the look at events: see notified
 		if serving && ss.req.Arm() || ss.events.Load() {
 			ss.asleep.Store(false)
@@ -99,7 +120,11 @@ func (ss *session) serve() {
 		if !serving {
 			armed, moved = ss.rsp.ConsumerSeen(), ss.rsp.ConsumerMoved
 		}
+		sleptAt := monotonic()
 		kicked, err := pvwire.Wait(ss.doorbell, timeout)
+		if timed && !kicked && err == nil {
+			ss.predict.timedOut(sleptAt, timeout, monotonic())
+		}
 		if !kicked && err == nil {
 			// Still asleep for the notifier: a kick racing the timeout
 			// is let in (checkTimedOutSleep), not counted lost.
@@ -189,6 +214,7 @@ func (ss *session) round() (bool, error) {
 		if msg == nil {
 			break
 		}
+		ss.predict.request(now)
 		ss.handleRequest(msg)
 		progress = true
 	}

@@ -42,6 +42,11 @@ type DomainConfig struct {
 	// spec.PVDefaultMaxBuffers).
 	BufferQuota uint64
 	MaxBuffers  int
+	// PredictivePoll has the session learn the rhythm of the guest's
+	// requests and be polling when the next one is due instead of
+	// sleeping until its doorbell (predict.go): lower latency per call for
+	// a guest that calls at a steady rhythm, for some CPU.
+	PredictivePoll bool
 }
 
 // DefaultBufferQuota is a session's default guest-buffer quota.
@@ -226,6 +231,10 @@ type SessionInfo struct {
 	Devices     []string
 	Buffers     int
 	BufferBytes uint64
+	// PredictedSleeps counts timed sleeps until shortly before a predicted
+	// request (DomainConfig.PredictivePoll), PredictedHits the requests
+	// that then came while the session polled for them.
+	PredictedSleeps, PredictedHits uint64
 }
 
 // Sessions lists the live sessions by domain.
@@ -247,6 +256,7 @@ func (s *Server) Sessions() []SessionInfo {
 		ss.bufMu.RLock()
 		info.Buffers, info.BufferBytes = len(ss.bufs), ss.bufBytes
 		ss.bufMu.RUnlock()
+		info.PredictedSleeps, info.PredictedHits = ss.predict.timedSleeps.Load(), ss.predict.hits.Load()
 		out = append(out, info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Domain < out[j].Domain })

@@ -54,6 +54,7 @@ type session struct {
 	endReason string
 
 	// serve loop state (owned by the serve goroutine)
+	predict    predictor
 	backlog    []response
 	stallSince time.Time
 	lastDrain  time.Duration // on the monotonic clock (monotonic)

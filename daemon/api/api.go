@@ -80,12 +80,19 @@ type Domain struct {
 	// attached; empty without a cgroup.
 	// Socket is where the domain's guests connect (the paravirtual
 	// protocol, docs/pv-protocol.md); Sessions counts connected guests.
-	Socket    string   `json:"socket,omitempty"`
-	Sessions  int      `json:"sessions"`
-	Cgroup    string   `json:"cgroup,omitempty"`
-	Isolation string   `json:"isolation,omitempty"`
-	Nodes     []string `json:"device_nodes,omitempty"`
-	GPUs      []GPU    `json:"gpus,omitempty"`
+	Socket   string `json:"socket,omitempty"`
+	Sessions int    `json:"sessions"`
+	// PredictivePoll is the domain's setting; PredictedSleeps counts its
+	// sessions' timed sleeps until shortly before a predicted request,
+	// PredictedHits the requests that came while they polled for them
+	// (connected sessions only).
+	PredictivePoll  bool     `json:"predictive_poll,omitempty"`
+	PredictedSleeps uint64   `json:"predicted_sleeps,omitempty"`
+	PredictedHits   uint64   `json:"predicted_hits,omitempty"`
+	Cgroup          string   `json:"cgroup,omitempty"`
+	Isolation       string   `json:"isolation,omitempty"`
+	Nodes           []string `json:"device_nodes,omitempty"`
+	GPUs            []GPU    `json:"gpus,omitempty"`
 }
 
 // GPU is an NVIDIA GPU share a domain holds through NVML.
