@@ -31,10 +31,17 @@
 // set (published requests, or consumed responses while answers waited for
 // room) and never kicked is a lost doorbell, counted (LostDoorbells) and
 // logged with the rings' indexes and the eventfds' counters.
-// Interrupts from the mediator (VCoproc.Notify) wake it through the same
-// eventfd; while jobs are in flight it also collects events every
-// EventPoll, because the mediator raises interrupts for fences and errors
-// but not for every job's end.
+// Events from the mediator reach it through the vcoprocs' notifier
+// (VCoproc.SetNotifier): a flag, and a kick of the same doorbell eventfd
+// only while the session sleeps — so the events of its own submission's
+// inline step cost no system call and wake no other thread. A notifier's
+// kick lost while it slept is counted as a lost doorbell too. While jobs
+// are in flight it also collects events every EventPoll, since events
+// whose interrupt the guest masked raise no notification.
+//
+// With DomainConfig.PredictivePoll a session learns the rhythm of its
+// guest's requests and is polling when the next is due instead of
+// sleeping until the doorbell (predict.go).
 //
 // # Guests that misbehave
 //
