@@ -10,6 +10,7 @@ import (
 	"time"
 
 	gpusim "github.com/coprocd/coprocd/backends/gpu/sim"
+	"github.com/coprocd/coprocd/daemon"
 )
 
 // Live mode runs a scenario through the whole stack, in real time: for
@@ -33,9 +34,10 @@ import (
 //     (mediator.Device.Run), guests are processes scheduled by the host,
 //     and every number moves from run to run; the default horizon is
 //     short (LiveHorizon);
-//   - the costs are the reference GPU's, not the scenario's: its switch
-//     cost and preemption granularity (the report's notes say where they
-//     differ), and its preemption between workgroups, finer than any
+//   - the costs are the reference GPU's, not the scenario's, but for the
+//     switch cost (the daemon's switch_cost is set to the scenario's):
+//     its preemption granularity (the report's notes say where it
+//     differs), and its preemption between workgroups, finer than any
 //     scenario segment;
 //   - the policies are the daemon's (live_policies.go); a policy it has no
 //     equivalent of is skipped and the report says why;
@@ -222,12 +224,12 @@ func (ls *liveSetup) exclusive() *liveSetup {
 // notes say where the live run departs from the scenario's costs.
 func (ls *liveSetup) notes() []string {
 	var notes []string
-	gpu, err := gpusim.New(gpusim.Config{Cost: liveCostModel(), VRAMBytes: 1 << 20})
-	if err != nil {
-		return []string{"the reference GPU's costs are unknown: " + err.Error()}
-	}
-	caps := gpu.Caps()
 	for _, d := range ls.sim.Devices {
+		gpu, err := gpusim.New(gpusim.Config{Cost: daemon.RefGPUCostModel(liveSwitchCost(d)), VRAMBytes: 1 << 20})
+		if err != nil {
+			return []string{"the reference GPU's costs are unknown: " + err.Error()}
+		}
+		caps := gpu.Caps()
 		if d.Costs.SwitchCost != caps.SwitchCost || d.Costs.MaxNonPreemptible != caps.MaxNonPreemptible {
 			notes = append(notes, fmt.Sprintf("%s runs on the reference GPU's costs: a switch takes %v and the longest non-preemptible stretch is %v (the scenario says %v and %v); the daemon's policies are built with them",
 				d.Name, caps.SwitchCost, caps.MaxNonPreemptible, d.Costs.SwitchCost, d.Costs.MaxNonPreemptible))

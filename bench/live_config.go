@@ -46,7 +46,8 @@ func liveConfig(sc *Scenario, sim simulator.Scenario, policy, dir string) (*daem
 		if err != nil {
 			return nil, nil, err
 		}
-		cfg.Devices = append(cfg.Devices, daemon.DeviceConfig{Name: d.Name, Backend: "refgpu", VRAM: liveVRAM, Preemption: "workgroup", Policy: pc})
+		cfg.Devices = append(cfg.Devices, daemon.DeviceConfig{Name: d.Name, Backend: "refgpu", VRAM: liveVRAM, Preemption: "workgroup",
+			SwitchCost: daemon.Duration(liveSwitchCost(d)), Policy: pc})
 	}
 	data, err := yaml.Marshal(&cfg)
 	if err != nil {
@@ -60,9 +61,20 @@ func liveConfig(sc *Scenario, sim simulator.Scenario, policy, dir string) (*daem
 	return parsed, data, nil
 }
 
-// liveCostModel is the cost model of the daemon's reference GPUs (the
-// configuration has no key for it: every refgpu runs the default).
+// liveCostModel is the cost model the guests size their jobs with: the
+// daemon's reference GPUs run the default one but for their switch cost
+// (liveSwitchCost), which no job's length depends on.
 func liveCostModel() gpusim.CostModel { return gpusim.DefaultCostModel() }
+
+// liveSwitchCost is the switch_cost of the daemon's reference GPU for
+// scenario device d: the scenario's, where the configuration can hold it
+// (0: the model's own 20 µs, and the report's notes say so).
+func liveSwitchCost(d simulator.Device) time.Duration {
+	if c := d.Costs.SwitchCost; c > 0 && c <= daemon.MaxSwitchCost {
+		return c
+	}
+	return 0
+}
 
 // domainRequest is the control-API request that creates vcoproc v's domain
 // with the scenario's scheduling parameters.

@@ -167,6 +167,8 @@ func TestLiveConfigBuildsEveryPolicyTheDaemonRuns(t *testing.T) {
 		require.Len(t, cfg.Devices, 1)
 		assert.Equal(t, pc, cfg.Devices[0].Policy, name)
 		assert.Equal(t, "refgpu", cfg.Devices[0].Backend)
+		require.Positive(t, sim.Devices[0].Costs.SwitchCost)
+		assert.Equal(t, daemon.Duration(sim.Devices[0].Costs.SwitchCost), cfg.Devices[0].SwitchCost, "%s: the scenario's switch cost", name)
 		_, err = daemon.New(cfg, nil)
 		require.NoError(t, err, name)
 	}

@@ -103,9 +103,18 @@ type DeviceConfig struct {
 	Regions int `yaml:"regions" json:"regions,omitempty"`
 	// CallBudget bounds one remote call's device time (refdsp only; a
 	// longer call is refused before it runs). Zero: the spec's limits.
-	CallBudget Duration     `yaml:"call_budget" json:"call_budget,omitempty"`
+	CallBudget Duration `yaml:"call_budget" json:"call_budget,omitempty"`
+	// SwitchCost is what one context switch (a save and a restore) costs a
+	// reference GPU, taken from its device time (refgpu only; default the
+	// model's 20 µs). The policies see it in the device's capabilities.
+	SwitchCost Duration     `yaml:"switch_cost" json:"switch_cost,omitempty"`
 	Policy     PolicyConfig `yaml:"policy" json:"policy"`
 }
+
+// MaxSwitchCost bounds a refgpu's switch_cost: a second is already far
+// beyond any device's (a GPU's compute preemption takes microseconds, an
+// FPGA's partial reconfiguration milliseconds).
+const MaxSwitchCost = time.Second
 
 // PolicyConfig selects and parameterizes a device's scheduling policy.
 type PolicyConfig struct {
@@ -432,6 +441,12 @@ func (c *Config) validate() error {
 		}
 		if d.CallBudget != 0 && d.Backend != "refdsp" {
 			return bad(fmt.Sprintf("device %q: call_budget applies to refdsp only", d.Name), "devices", i, "call_budget")
+		}
+		if d.SwitchCost != 0 && d.Backend != "refgpu" {
+			return bad(fmt.Sprintf("device %q: switch_cost applies to refgpu only", d.Name), "devices", i, "switch_cost")
+		}
+		if d.SwitchCost < 0 || time.Duration(d.SwitchCost) > MaxSwitchCost {
+			return bad(fmt.Sprintf("device %q: switch_cost %v must be 0 (the model's) to %v", d.Name, time.Duration(d.SwitchCost), MaxSwitchCost), "devices", i, "switch_cost")
 		}
 		if err := d.Policy.check(); err != nil {
 			return bad(fmt.Sprintf("device %q: %v", d.Name, err), "devices", i, "policy")

@@ -1,6 +1,9 @@
 package daemon
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +63,9 @@ domains:
 		{"unknown profile", strings.Replace(good, "profile: half", "profile: whole", 1), `line 14: domain "a": unknown profile "whole"`},
 		{"both profile and weight", strings.Replace(good, "profile: half", "profile: half\n        weight: 3", 1), "give a profile or weight/memory/reservation, not both"},
 		{"regions on a gpu", "devices:\n  - name: gpu0\n    backend: refgpu\n    regions: 2\n", `line 4: device "gpu0": regions applies to reffpga only`},
+		{"switch cost on a dsp", "devices:\n  - name: dsp0\n    backend: refdsp\n    switch_cost: 1ms\n", `line 4: device "dsp0": switch_cost applies to refgpu only`},
+		{"negative switch cost", "devices:\n  - name: gpu0\n    backend: refgpu\n    switch_cost: -1us\n", `line 4: "-1us" is not a duration`},
+		{"huge switch cost", "devices:\n  - name: gpu0\n    backend: refgpu\n    switch_cost: 2s\n", `switch_cost 2s must be 0 (the model's) to 1s`},
 		{"vram on a dsp", "devices:\n  - name: dsp0\n    backend: refdsp\n    vram: 1MiB\n", `line 4: device "dsp0": vram does not apply to refdsp`},
 		{"preemption on an fpga", "devices:\n  - name: f\n    backend: reffpga\n    preemption: command\n", `preemption applies to refgpu only`},
 		{"budget without period", "devices:\n  - name: gpu0\n    backend: refgpu\ndomains:\n  - name: a\n    vcoprocs:\n      - device: gpu0\n        budget: 1ms\n", `line 7: domain "a": vcoproc on "gpu0": a reservation needs both budget and period`},
@@ -74,6 +80,21 @@ domains:
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), c.want)
 		})
+	}
+}
+
+// TestSwitchCost: a refgpu's switch_cost becomes its model's, and so the
+// switch cost its policy is built with (the device's capabilities).
+func TestSwitchCost(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want time.Duration
+	}{{"", 20 * time.Microsecond}, {"    switch_cost: 250us\n", 250 * time.Microsecond}, {"    switch_cost: 3ms\n", 3 * time.Millisecond}} {
+		cfg, err := ParseConfig([]byte(fmt.Sprintf("runtime_dir: %s\ndevices:\n  - name: gpu0\n    backend: refgpu\n%s", t.TempDir(), tc.yaml)), "switch.yaml")
+		require.NoError(t, err)
+		d, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		require.NoError(t, err)
+		assert.Equal(t, tc.want, d.devices["gpu0"].backend.Caps().SwitchCost, "switch_cost line %q", tc.yaml)
 	}
 }
 

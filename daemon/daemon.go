@@ -131,6 +131,18 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 // Mediator is the daemon's mediator, for transports that serve guests.
 func (d *Daemon) Mediator() *mediator.Mediator { return d.m }
 
+// RefGPUCostModel is the cost model of a reference GPU whose switch_cost
+// is switchCost (0: the model's default).
+func RefGPUCostModel(switchCost time.Duration) gpusim.CostModel {
+	m := gpusim.DefaultCostModel()
+	if switchCost > 0 {
+		// Cycles at the model's clock, at least one (a zero would mean
+		// the default again).
+		m.SwitchCycles = max(1, uint64(switchCost.Seconds()*float64(m.ClockHz)+0.5))
+	}
+	return m
+}
+
 func (d *Daemon) addDevice(dc DeviceConfig) error {
 	var b coproc.Backend
 	switch dc.Backend {
@@ -139,7 +151,7 @@ func (d *Daemon) addDevice(dc DeviceConfig) error {
 		if dc.Preemption == "command" {
 			pre = coproc.CommandBoundary
 		}
-		g, err := gpusim.New(gpusim.Config{Name: dc.Name, VRAMBytes: uint64(dc.VRAM), Preemption: pre})
+		g, err := gpusim.New(gpusim.Config{Name: dc.Name, VRAMBytes: uint64(dc.VRAM), Preemption: pre, Cost: RefGPUCostModel(time.Duration(dc.SwitchCost))})
 		if err != nil {
 			return fmt.Errorf("device %q: %w", dc.Name, err)
 		}
