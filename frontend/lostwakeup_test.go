@@ -47,13 +47,18 @@ type notifyMode struct {
 	name      string
 	guestSpin time.Duration // frontend.Options.SpinWait
 	hostPoll  time.Duration // pvhost.Config.PollWindow
+	// predicted: the guest waits hybrid (Options.HybridWait) and the host
+	// polls predictively (DomainConfig.PredictivePoll): timed sleeps that
+	// stay armed, and the stale kicks they leave, on both sides.
+	predicted bool
 }
 
 var notifyModes = []notifyMode{
-	{"both-sleep", -1, -1},
-	{"guest-polls", 5 * time.Microsecond, -1},
-	{"host-polls", -1, 20 * time.Microsecond},
-	{"both-poll", 0, 0}, // the defaults
+	{"both-sleep", -1, -1, false},
+	{"guest-polls", 5 * time.Microsecond, -1, false},
+	{"host-polls", -1, 20 * time.Microsecond, false},
+	{"both-poll", 0, 0, false}, // the defaults
+	{"both-predict", 0, 0, true},
 }
 
 // TestNoLostWakeups drives one connection with many concurrent callers of
@@ -86,10 +91,12 @@ func stressNotifications(t *testing.T, mode notifyMode, callers, calls int) {
 		cfg.PollWindow = mode.hostPoll
 		cfg.Logger = slog.New(slog.NewTextHandler(hostLog, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}})
-	h.SetSelf(pvtest.Domain("stress", "gpu0", 1<<20))
+	d := pvtest.Domain("stress", "gpu0", 1<<20)
+	d.PredictivePoll = mode.predicted
+	h.SetSelf(d)
 	// 16-slot rings: 24 callers overfill the request ring, and answers
 	// with error text (several slots each) overfill the response ring.
-	c, err := frontend.Dial(h.Path, frontend.Options{SpinWait: mode.guestSpin, RequestSlots: 16, ResponseSlots: 16})
+	c, err := frontend.Dial(h.Path, frontend.Options{SpinWait: mode.guestSpin, HybridWait: mode.predicted, RequestSlots: 16, ResponseSlots: 16})
 	require.NoError(t, err)
 	defer func() { assert.NoError(t, c.Close()) }()
 	gpu := c.Devices()[0]
