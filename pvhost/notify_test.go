@@ -68,6 +68,8 @@ func TestPredictivePoll(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, uint64(spec.RefGPUID), v)
 		}
+		assert.Zero(t, h.Server.LostDoorbells(), "a doorbell was lost around the timed sleeps")
+		assert.Zero(t, c.LostWakeups())
 		sessions := h.Server.Sessions()
 		require.Len(t, sessions, 1)
 		return sessions[0]
