@@ -36,8 +36,8 @@
 // only while the session sleeps — so the events of its own submission's
 // inline step cost no system call and wake no other thread. A notifier's
 // kick lost while it slept is counted as a lost doorbell too. While jobs
-// are in flight it also collects events every EventPoll, since events
-// whose interrupt the guest masked raise no notification.
+// are in flight it also collects events every EventPoll (5 ms), since
+// events whose interrupt the guest masked raise no notification.
 //
 // With DomainConfig.PredictivePoll a session learns the rhythm of its
 // guest's requests and is polling when the next is due instead of

@@ -13,8 +13,8 @@ const MaxSleep = 100 * time.Millisecond
 // lateKickGrace is how long a session whose sleep timed out with requests
 // past its event index waits for the doorbell before it calls it lost: the
 // guest kicks right after it publishes, so a kick merely racing the
-// timeout (a guest preempted between the two, frequent with the short
-// EventPoll sleeps of a busy session) arrives within it.
+// timeout (a guest preempted between the two; frequent with short timed
+// sleeps: EventPoll's, a predicted request's) arrives within it.
 const lateKickGrace = time.Millisecond
 
 // LostDoorbells counts doorbells that should have come and did not: a
