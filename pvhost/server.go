@@ -89,7 +89,8 @@ type Config struct {
 	// (every other event wakes the session at once through its vcoprocs'
 	// notifier), and any whose wake-up was lost. Default 5 ms: each
 	// collection is a wake-up of the session's thread, and at 200 µs, the
-	// old default, they cost a busy session 16% of a CPU on a 2-core VM.
+	// old default, they cost a busy session about 14% of a CPU on a 2-core
+	// VM (BenchmarkBusySessionCPU).
 	EventPoll time.Duration
 	// MaxPending bounds the responses a session queues while the guest's
 	// response ring is full; beyond it the guest is disconnected. Default
