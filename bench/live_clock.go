@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/coprocd/coprocd/internal/monotonic"
 )
 
 // Live mode's instants are CLOCK_MONOTONIC nanoseconds: the clock every
@@ -13,18 +13,9 @@ import (
 // read the same timeline. Go's monotonic readings are relative to each
 // process's start and cannot be compared across processes.
 
-// monotonic reads CLOCK_MONOTONIC in nanoseconds.
-func monotonic() int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		panic("bench: CLOCK_MONOTONIC: " + err.Error()) // cannot fail on Linux
-	}
-	return ts.Nano()
-}
-
 // sleepUntil waits until CLOCK_MONOTONIC reaches at, or ctx ends.
 func sleepUntil(ctx context.Context, at int64) error {
-	d := time.Duration(at - monotonic())
+	d := time.Duration(at - monotonic.Host())
 	if d <= 0 {
 		return ctx.Err()
 	}
@@ -41,5 +32,5 @@ func sleepUntil(ctx context.Context, at int64) error {
 // deadlineAt is the time.Time at which CLOCK_MONOTONIC reaches at, for
 // context deadlines.
 func deadlineAt(at int64) time.Time {
-	return time.Now().Add(time.Duration(at - monotonic()))
+	return time.Now().Add(time.Duration(at - monotonic.Host()))
 }

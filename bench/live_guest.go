@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coprocd/coprocd/frontend"
+	"github.com/coprocd/coprocd/internal/monotonic"
 	"github.com/coprocd/coprocd/spec"
 )
 
@@ -199,7 +200,7 @@ func readStart(in io.Reader) (int64, error) {
 	return t0, nil
 }
 
-func (g *guest) now() time.Duration { return time.Duration(monotonic() - g.t0) }
+func (g *guest) now() time.Duration { return time.Duration(monotonic.Host() - g.t0) }
 
 // run releases, submits and completes jobs until the horizon.
 func (g *guest) run(ctx context.Context) error {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/coprocd/coprocd/daemon"
 	"github.com/coprocd/coprocd/daemon/api"
+	"github.com/coprocd/coprocd/internal/monotonic"
 	"github.com/coprocd/coprocd/simulator"
 )
 
@@ -135,7 +136,7 @@ func (ls *liveSetup) run(ctx context.Context, policy string) (out *liveOutcome, 
 		}
 	}
 
-	t0 := monotonic() + int64(liveStartMargin)
+	t0 := monotonic.Host() + int64(liveStartMargin)
 	for _, g := range guests {
 		if err := g.start(t0); err != nil {
 			return nil, err
@@ -187,7 +188,7 @@ func (ls *liveSetup) observe(ctx context.Context, client *controlClient, t0 int6
 		go func() {
 			select {
 			case <-g.exited:
-				if monotonic() < t0+int64(ls.horizon) {
+				if monotonic.Host() < t0+int64(ls.horizon) {
 					cancel(g.failure(errors.New("it ended before the horizon")))
 				}
 			case <-ctx.Done():

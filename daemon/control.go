@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/coprocd/coprocd/daemon/api"
+	"github.com/coprocd/coprocd/internal/monotonic"
 	"github.com/coprocd/coprocd/mediator"
 )
 
@@ -420,19 +421,8 @@ func (d *Daemon) deleteVCoproc(w http.ResponseWriter, r *http.Request) {
 func (d *Daemon) getStats(w http.ResponseWriter, _ *http.Request) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	uptime, mono := d.m.Now(), monotonicNow()
+	uptime, mono := d.m.Now(), monotonic.Host()
 	writeJSON(w, http.StatusOK, api.Stats{UptimeNs: int64(uptime), MonotonicNs: mono, Devices: d.deviceList(), Domains: d.domainList()})
-}
-
-// monotonicNow reads CLOCK_MONOTONIC, the clock every process of the host
-// shares (Go's own monotonic readings are relative to the process's start
-// and cannot be compared across processes).
-func monotonicNow() int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0 // cannot fail on Linux for CLOCK_MONOTONIC
-	}
-	return ts.Nano()
 }
 
 func sortedKeys[V any](m map[string]V) []string {

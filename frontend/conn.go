@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/coprocd/coprocd/frontend/pvwire"
+	"github.com/coprocd/coprocd/internal/monotonic"
 	"github.com/coprocd/coprocd/internal/waitplan"
 	"github.com/coprocd/coprocd/spec"
 )
@@ -374,14 +375,6 @@ const pollProbes = 1024
 // polling round trip, for goroutines that other Ps run anyway.
 const yieldLooks = 16
 
-// monotonicBase anchors monotonic.
-var monotonicBase = time.Now()
-
-// monotonic reads the monotonic clock alone: time.Since of a time that
-// carries a monotonic reading, about a third of the cost of time.Now
-// (which reads the wall clock too).
-func monotonic() time.Duration { return time.Since(monotonicBase) }
-
 // wait blocks until done() holds. The caller holds c.mu; wait releases it
 // while it sleeps. One waiter at a time is the receiver: it polls the
 // response ring, then sleeps on the interrupt eventfd, as planWait plans
@@ -404,7 +397,7 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 	// timed sleep is still to come.
 	poll, pollUntil, start := plan.Spin > 0, time.Duration(0), time.Duration(0)
 	if learn != nil {
-		start = monotonic()
+		start = monotonic.Now()
 		pollUntil = start + plan.Spin
 	}
 	timedSleep := plan.Wake > 0
@@ -414,7 +407,7 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 		}
 		if done() {
 			if learn != nil {
-				learn.Add(monotonic() - start)
+				learn.Add(monotonic.Now() - start)
 			}
 			return nil
 		}
@@ -444,7 +437,7 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 			// one load, a clock read costs tens of them.
 			for i := 1; !c.rsp.Moved(pos); i++ {
 				if i%pollProbes == 0 {
-					now := monotonic()
+					now := monotonic.Now()
 					if pollUntil == 0 {
 						pollUntil = now + c.opts.SpinWait
 					}
@@ -490,7 +483,7 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 		sleep, timed, sleptAt := MaxSleep, false, time.Duration(0)
 		if timedSleep {
 			timedSleep = false
-			sleptAt = monotonic()
+			sleptAt = monotonic.Now()
 			left := start + plan.Wake - sleptAt
 			if left < waitplan.MinTimedSleep {
 				// Polled past the time to sleep: poll on.
@@ -515,7 +508,7 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 		case timed && !kicked && err == nil:
 			// The timed sleep ran its time: learn how late it woke, and
 			// poll for the answer now due.
-			c.sleepLate.Add(max(0, monotonic()-sleptAt-sleep))
+			c.sleepLate.Add(max(0, monotonic.Now()-sleptAt-sleep))
 			c.staleKick = true
 			poll, pollUntil = true, start+plan.Tail
 		case timed:

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coprocd/coprocd/frontend/pvwire"
+	"github.com/coprocd/coprocd/internal/monotonic"
 	"github.com/coprocd/coprocd/iommu"
 	"github.com/coprocd/coprocd/mediator"
 	"github.com/coprocd/coprocd/spec"
@@ -32,7 +33,7 @@ const requestsPerRound = 64
 // after PollWindow of busy polling.
 func (ss *session) serve() {
 	cfg := &ss.s.cfg
-	ss.lastDrain = monotonic()
+	ss.lastDrain = monotonic.Now()
 	ss.predict.on = ss.cfg.PredictivePoll
 	// When the session last ran out of work, on the monotonic clock; -1
 	// while it has work. Only the first round without work reads the
@@ -49,7 +50,7 @@ func (ss *session) serve() {
 			continue
 		}
 		if cfg.PollWindow > 0 || ss.predict.pollUntil > 0 {
-			now := monotonic()
+			now := monotonic.Now()
 			if idleSince < 0 {
 				idleSince = now
 			}
@@ -94,7 +95,7 @@ func (ss *session) serve() {
 			// through to it when that is sooner than a timer could wake
 			// (predict.go).
 			var poll bool
-			timeout, timed, poll = ss.predict.sleep(monotonic())
+			timeout, timed, poll = ss.predict.sleep(monotonic.Now())
 			if poll {
 				idleSince = -1
 				continue
@@ -120,10 +121,10 @@ func (ss *session) serve() {
 		if !serving {
 			armed, moved = ss.rsp.ConsumerSeen(), ss.rsp.ConsumerMoved
 		}
-		sleptAt := monotonic()
+		sleptAt := monotonic.Now()
 		kicked, err := pvwire.Wait(ss.doorbell, timeout)
 		if timed && !kicked && err == nil {
-			ss.predict.timedOut(sleptAt, timeout, monotonic())
+			ss.predict.timedOut(sleptAt, timeout, monotonic.Now())
 		}
 		if !kicked && err == nil {
 			// Still asleep for the notifier: a kick racing the timeout
@@ -146,14 +147,6 @@ func (ss *session) serve() {
 		idleSince = -1        // and poll again
 	}
 }
-
-// monotonicBase anchors monotonic.
-var monotonicBase = time.Now()
-
-// monotonic reads the monotonic clock alone: time.Since of a time that
-// carries a monotonic reading, about a third of the cost of time.Now
-// (which reads the wall clock too).
-func monotonic() time.Duration { return time.Since(monotonicBase) }
 
 func (r *response) typ() spec.PVType {
 	if r.event {
@@ -199,7 +192,7 @@ func (ss *session) round() (bool, error) {
 	// Events, when interrupted or every EventPoll.
 	// (Load before Swap: a round without an interrupt, nearly every one,
 	// then takes no locked instruction for it.)
-	now := monotonic()
+	now := monotonic.Now()
 	if ss.events.Load() && ss.events.Swap(false) || now-ss.lastDrain >= ss.s.cfg.EventPoll {
 		ss.lastDrain = now
 		progress = ss.drainEvents() || progress

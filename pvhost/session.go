@@ -57,7 +57,7 @@ type session struct {
 	predict    predictor
 	backlog    []response
 	stallSince time.Time
-	lastDrain  time.Duration // on the monotonic clock (monotonic)
+	lastDrain  time.Duration // on the monotonic clock (monotonic.Now)
 	// submitted is set by a submission this round, whose events may be
 	// waiting already.
 	submitted bool
