@@ -349,7 +349,6 @@ func (c *Conn) call(ctx context.Context, op string, r *pvwire.Request, words []u
 		return 0, err
 	}
 	err := c.wait(ctx, waitKind{op, r.Dev}, func() bool { _, ok := c.results[tag]; return ok })
-
 	res, ok := c.results[tag]
 	delete(c.results, tag)
 	if !ok {
@@ -381,12 +380,6 @@ const yieldLooks = 16
 // for a wait of its kind (waitKind{} never learns: poll SpinWait, sleep);
 // the others wait for it to say that something changed.
 func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error {
-	if err := c.pump(); err != nil {
-		return err
-	}
-	if done() {
-		return nil // no wait: nothing to learn from
-	}
 	plan, learn := c.planWait(kind)
 	// poll: this waiter may still poll; pollUntil: when it stops, on the
 	// monotonic clock (0: set at its first look at the clock). A poll looks
@@ -401,12 +394,12 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 		pollUntil = start + plan.Spin
 	}
 	timedSleep := plan.Wake > 0
-	for {
+	for first := true; ; first = false {
 		if err := c.pump(); err != nil {
 			return err
 		}
 		if done() {
-			if learn != nil {
+			if learn != nil && !first { // done at once: no wait to learn from
 				learn.Add(monotonic.Now() - start)
 			}
 			return nil
@@ -518,7 +511,7 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 			// A timed-out sleep that finds responses past its event index
 			// is checked and counted (LostWakeups) so that such a loss is
 			// seen, not hidden.
-			if !timed && !kicked && err == nil && c.rsp.Moved(armed) {
+			if !kicked && err == nil && c.rsp.Moved(armed) {
 				c.checkTimedOutSleep(armed, MaxSleep)
 			}
 			poll, pollUntil = c.opts.SpinWait > 0, 0 // poll again after a wake-up
