@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coprocd/coprocd/frontend"
+	"github.com/coprocd/coprocd/frontend/pvwire"
 	"github.com/coprocd/coprocd/pvhost"
 	"github.com/coprocd/coprocd/pvhost/pvtest"
 	"github.com/coprocd/coprocd/spec"
@@ -94,4 +95,38 @@ func TestPredictivePoll(t *testing.T) {
 		assert.Zero(t, s.PredictedSleeps)
 		assert.Zero(t, s.PredictedHits)
 	})
+}
+
+// TestInlineJobEventsComeWithTheAnswer: a submission that finds the device
+// idle is stepped inline (mediator/inline.go); a short job has then ended
+// by the time its SUBMIT is answered, and the job's end is in the response
+// ring with the answer, published in the same round: the guest needs no
+// second wake-up for it.
+func TestInlineJobEventsComeWithTheAnswer(t *testing.T) {
+	h := pvtest.NewHost(t, pvtest.Options{})
+	h.SetSelf(pvtest.Domain("inline", "gpu0", 0))
+	g := welcomed(t, h)
+	nop := spec.Encode(nil, spec.OpNop)
+	// A first job, so that the device's runner has started and gone idle.
+	require.Equal(t, uint32(spec.PVStatusOK), g.result(g.send(pvwire.Request{Type: spec.PVSubmit}, nop...)).Status)
+	time.Sleep(20 * time.Millisecond)
+	for { // its events, whenever they came
+		msg, err := g.rsp.Next()
+		require.NoError(t, err)
+		if msg == nil {
+			break
+		}
+	}
+	g.rsp.Publish()
+
+	res := g.result(g.send(pvwire.Request{Type: spec.PVSubmit}, nop...))
+	require.Equal(t, uint32(spec.PVStatusOK), res.Status)
+	msg, err := g.rsp.Next() // no wait: it must be there already
+	require.NoError(t, err)
+	require.NotNil(t, msg, "the job's end did not come with the SUBMIT's answer")
+	ev, err := pvwire.DecodeResponse(msg)
+	require.NoError(t, err)
+	assert.Equal(t, spec.PVEvent, ev.Type)
+	assert.Equal(t, uint8(spec.PVEventJobDone), ev.Kind)
+	assert.Equal(t, res.Value, ev.Job, "the end of the job just submitted")
 }

@@ -189,14 +189,7 @@ func (ss *session) round() (bool, error) {
 		ss.end(spec.PVStatusStalled, fmt.Sprintf("the guest stopped consuming responses: %d waiting, its response ring full for %v", len(ss.backlog), time.Since(ss.stallSince).Round(time.Millisecond)))
 		return progress, nil
 	}
-	// Events, when interrupted or every EventPoll.
-	// (Load before Swap: a round without an interrupt, nearly every one,
-	// then takes no locked instruction for it.)
 	now := monotonic.Now()
-	if ss.events.Load() && ss.events.Swap(false) || now-ss.lastDrain >= ss.s.cfg.EventPoll {
-		ss.lastDrain = now
-		progress = ss.drainEvents() || progress
-	}
 	// Requests, while the responses keep up: a guest that does not consume
 	// its responses gets no more requests served.
 	for i := 0; i < requestsPerRound && len(ss.backlog) == 0 && ss.ctx.Err() == nil; i++ {
@@ -211,14 +204,15 @@ func (ss *session) round() (bool, error) {
 		ss.handleRequest(msg)
 		progress = true
 	}
-	// A submission that found its device idle ran its first step inline
-	// (mediator/inline.go): a short job's events are there already. Send
-	// them with the submission's answer, in this round and under one kick,
-	// rather than a round later (the notifier only set the flag: this loop
-	// is awake, see notified).
-	if ss.submitted {
-		ss.submitted = false
-		ss.drainEvents()
+	// Events, when notified or every EventPoll; after the requests, so
+	// that those of a submission's inline step (mediator/inline.go: a
+	// short job has ended by the time its SUBMIT is answered) go out with
+	// its answer, in this round and under one kick. (Load before Swap: a
+	// round without an event, nearly every one, then takes no locked
+	// instruction for it.)
+	if ss.events.Load() && ss.events.Swap(false) || now-ss.lastDrain >= ss.s.cfg.EventPoll {
+		ss.lastDrain = now
+		progress = ss.drainEvents() || progress
 	}
 	kick := ss.req.Publish()
 	if ss.rsp.Publish() {
@@ -374,7 +368,6 @@ func (ss *session) submit(vc *mediator.VCoproc, tag uint64) {
 		return
 	}
 	ss.result(tag, spec.PVStatusOK, job, nil)
-	ss.submitted = true
 }
 
 // drainEvents turns every vcoproc's pending events into responses and

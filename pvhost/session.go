@@ -58,11 +58,8 @@ type session struct {
 	backlog    []response
 	stallSince time.Time
 	lastDrain  time.Duration // on the monotonic clock (monotonic.Now)
-	// submitted is set by a submission this round, whose events may be
-	// waiting already.
-	submitted bool
-	words     []uint64
-	maxWords  []uint32 // per device: the largest command buffer
+	words      []uint64
+	maxWords   []uint32 // per device: the largest command buffer
 }
 
 type devmemKey struct {
