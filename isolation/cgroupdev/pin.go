@@ -1,6 +1,7 @@
 package cgroupdev
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,7 +26,8 @@ import (
 
 // adoptPinned takes the link pinned at pinPath, checks that it guards
 // cgroupPath, and replaces its program with prog. It returns nil without
-// error when nothing is pinned there.
+// error when nothing is pinned there, or when the pinned filter's cgroup
+// is gone (then unpinned): Attach attaches a fresh one.
 func adoptPinned(cgroupPath, pinPath string, prog *ebpf.Program) (link.Link, error) {
 	l, err := link.LoadPinnedLink(pinPath, nil)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -45,6 +47,21 @@ func adoptPinned(cgroupPath, pinPath string, prog *ebpf.Program) (link.Link, err
 		return nil, fmt.Errorf("cgroupdev: the link pinned at %s: %w", pinPath, err)
 	}
 	cg := info.Cgroup()
+	if cg != nil && cg.CgroupId != want {
+		// A filter of another cgroup. If that cgroup is gone (the
+		// container restarted while coprocd was down: a new cgroup at the
+		// same path), the filter guards nothing: unpin it and attach a
+		// fresh one. A live cgroup's filter is not this domain's to take.
+		alive, err := cgroupAlive(cgroupPath, cg.CgroupId)
+		if err == nil && !alive {
+			err = l.Unpin()
+			l.Close() // the last reference: detaches it
+			if err != nil {
+				return nil, fmt.Errorf("cgroupdev: unpin the stale filter at %s: %w", pinPath, err)
+			}
+			return nil, nil
+		}
+	}
 	if cg == nil || cg.CgroupId != want {
 		l.Close()
 		return nil, fmt.Errorf("cgroupdev: the link pinned at %s is not a device filter of cgroup %s (id %d): remove the pin if it is stale", pinPath, cgroupPath, want)
@@ -63,6 +80,33 @@ func pin(l link.Link, pinPath string) error {
 		return fmt.Errorf("cgroupdev: pin the device filter at %s (needs bpf_link for cgroups, Linux 5.7+, and a BPF filesystem there): %w", pinPath, err)
 	}
 	return nil
+}
+
+// fileIDKernfs is the kernel's file-handle type of kernfs nodes
+// (FILEID_KERNFS): a cgroup v2 directory's handle is its 8-byte id.
+const fileIDKernfs = 0xfe
+
+// cgroupAlive reports whether the cgroup whose kernel id is id still
+// exists on the cgroup v2 filesystem of dir: the id opened as a file
+// handle (open_by_handle_at, which needs CAP_DAC_READ_SEARCH) resolves
+// only while the cgroup does.
+func cgroupAlive(dir string, id uint64) (bool, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, fmt.Errorf("cgroupdev: open %s: %w", dir, err)
+	}
+	defer unix.Close(fd)
+	var handle [8]byte
+	binary.NativeEndian.PutUint64(handle[:], id)
+	cfd, err := unix.OpenByHandleAt(fd, unix.NewFileHandle(fileIDKernfs, handle[:]), unix.O_RDONLY|unix.O_CLOEXEC)
+	switch {
+	case err == nil:
+		unix.Close(cfd)
+		return true, nil
+	case errors.Is(err, unix.ESTALE) || errors.Is(err, unix.ENOENT):
+		return false, nil
+	}
+	return false, fmt.Errorf("cgroupdev: look up cgroup id %d: %w", id, err)
 }
 
 // cgroupID is the kernel's id of a cgroup v2 directory: its inode number.
@@ -89,7 +133,9 @@ func (f *Filter) Release() error {
 
 // RemovePinned detaches and unpins the filter pinned at pinPath, for a
 // domain that is gone (removed from the configuration while the daemon was
-// not running). Nothing pinned there is not an error.
+// not running). Nothing pinned there is not an error; a link that is not a
+// cgroup device filter is not this package's and is left alone, with an
+// error that says so.
 func RemovePinned(pinPath string) error {
 	l, err := link.LoadPinnedLink(pinPath, nil)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -99,6 +145,13 @@ func RemovePinned(pinPath string) error {
 		return fmt.Errorf("cgroupdev: load the filter pinned at %s: %w", pinPath, err)
 	}
 	defer l.Close()
+	info, err := l.Info()
+	if err != nil {
+		return fmt.Errorf("cgroupdev: the link pinned at %s: %w", pinPath, err)
+	}
+	if cg := info.Cgroup(); cg == nil || uint32(cg.AttachType) != uint32(ebpf.AttachCGroupDevice) {
+		return fmt.Errorf("cgroupdev: the link pinned at %s is not a cgroup device filter: left alone", pinPath)
+	}
 	if err := l.Unpin(); err != nil {
 		return fmt.Errorf("cgroupdev: unpin %s: %w", pinPath, err)
 	}

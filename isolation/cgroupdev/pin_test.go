@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -110,4 +113,49 @@ func TestPinnedFilterReattachesAndRepins(t *testing.T) {
 	require.NoError(t, f.Release())
 	assert.Equal(t, []string{"ok", "EPERM"}, runIn(t, cg, "r:/dev/null", "r:/dev/zero"), "the re-attached filter was pinned")
 	require.NoError(t, RemovePinned(pinPath))
+}
+
+// TestPinnedFilterOfARecreatedCgroupIsReplaced: a container restarted while
+// the daemon was down has a new cgroup at the same path; the filter pinned
+// for the old one guards nothing any more (its cgroup is gone), so Attach
+// replaces it with a fresh one instead of refusing to start.
+func TestPinnedFilterOfARecreatedCgroupIsReplaced(t *testing.T) {
+	root := cgroupRoot(t)
+	n := nodes(t)
+	cg := newCgroup(t, root, "re")
+	pinPath := filepath.Join(bpffs(t), "re")
+	f, err := Attach(cg, []Rule{n.null.rule(Read)}, Options{PinPath: pinPath})
+	require.NoError(t, err)
+	require.NoError(t, f.Release())
+	require.NoError(t, os.Remove(cg), "the container goes")
+	require.NoError(t, os.Mkdir(cg, 0o755), "and comes back")
+
+	g, err := Attach(cg, []Rule{n.null.rule(Read)}, Options{PinPath: pinPath})
+	require.NoError(t, err, "a pin whose cgroup is gone is replaced")
+	defer func() { assert.NoError(t, g.Close()) }()
+	assert.Equal(t, []string{"ok", "EPERM"}, runIn(t, cg, "r:/dev/null", "r:/dev/zero"), "the new cgroup is fenced")
+}
+
+// TestRemovePinnedLeavesOtherLinksAlone: RemovePinned removes only cgroup
+// device filters; another tool's link pinned in the same directory stays.
+func TestRemovePinnedLeavesOtherLinksAlone(t *testing.T) {
+	root := cgroupRoot(t)
+	cg := newCgroup(t, root, "other")
+	dir := bpffs(t)
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.CGroupSKB, License: "GPL",
+		Instructions: asm.Instructions{asm.LoadImm(asm.R0, 1, asm.DWord), asm.Return()},
+	})
+	require.NoError(t, err)
+	defer prog.Close()
+	l, err := link.AttachCgroup(link.CgroupOptions{Path: cg, Attach: ebpf.AttachCGroupInetEgress, Program: prog})
+	require.NoError(t, err)
+	defer l.Close()
+	pinPath := filepath.Join(dir, "someone-else")
+	require.NoError(t, l.Pin(pinPath))
+	defer func() { _ = l.Unpin() }()
+
+	err = RemovePinned(pinPath)
+	assert.ErrorContains(t, err, "is not a cgroup device filter: left alone")
+	assert.FileExists(t, pinPath)
 }
