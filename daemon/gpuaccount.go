@@ -35,7 +35,8 @@ type gpuAccounting struct {
 	// violations counts violations by domain, GPU, resource and the
 	// action applied, for coprocd_nvml_quota_violations_total.
 	violations map[violationKey]uint64
-	// frozen holds the thaw timer of each cgroup a throttle froze.
+	// frozen holds the thaw timer of each cgroup a throttle froze; a nil
+	// timer marks a thaw that failed, owed and tried again every period.
 	frozen map[string]*time.Timer
 }
 
@@ -79,24 +80,24 @@ func (d *Daemon) clearGPUQuotas(domain, cgroup string, uuids []string) {
 	for _, uuid := range uuids {
 		_ = d.gpuAcct.enforcer.SetQuota(domain, uuid, nvml.Quota{})
 	}
+	for k := range d.gpuAcct.violations {
+		if k.domain == domain {
+			delete(d.gpuAcct.violations, k) // a destroyed domain's series end
+		}
+	}
 	if cgroup != "" {
 		d.thaw(cgroup)
 	}
 }
 
-// accountGPUs samples every period until ctx ends, then thaws whatever a
-// throttle froze: a daemon that stops never leaves a tenant frozen.
+// accountGPUs samples every period until ctx ends. Run waits for it and
+// then thaws whatever a throttle left frozen (thawAll).
 func (d *Daemon) accountGPUs(ctx context.Context) {
 	t := time.NewTicker(d.gpuAcct.period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			d.mu.Lock()
-			for cgroup := range d.gpuAcct.frozen {
-				d.thaw(cgroup)
-			}
-			d.mu.Unlock()
 			return
 		case <-t.C:
 			if err := d.sampleGPUs(); err != nil {
@@ -127,6 +128,11 @@ func (d *Daemon) sampleGPUs() error {
 	})
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	for cgroup, t := range d.gpuAcct.frozen {
+		if t == nil {
+			d.thaw(cgroup) // a thaw that failed: try again
+		}
+	}
 	d.gpuAcct.usage = usage
 	// A domain destroyed since the owners were read has no quota left, so
 	// the enforcer finds nothing to do for it.
@@ -215,27 +221,50 @@ func (d *Daemon) throttleGPUQuota(v nvml.Violation) error {
 	if err := writeFreeze(cgroup, true); err != nil {
 		return err
 	}
-	if t, ok := d.gpuAcct.frozen[cgroup]; ok {
+	if t := d.gpuAcct.frozen[cgroup]; t != nil {
 		t.Stop()
 	}
-	d.gpuAcct.frozen[cgroup] = time.AfterFunc(pause, func() {
+	// The timer thaws only if it is still this freeze's: one that fired
+	// while a newer throttle held d.mu must not end the newer freeze.
+	var t *time.Timer
+	t = time.AfterFunc(pause, func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		d.thaw(cgroup)
+		if d.gpuAcct.frozen[cgroup] == t {
+			d.thaw(cgroup)
+		}
 	})
+	d.gpuAcct.frozen[cgroup] = t
 	return nil
 }
 
-// thaw unfreezes a cgroup a throttle froze; called with d.mu held.
+// thaw unfreezes a cgroup a throttle froze; called with d.mu held. A write
+// that fails leaves the thaw owed (a nil timer), tried again every period
+// and at shutdown.
 func (d *Daemon) thaw(cgroup string) {
 	t, ok := d.gpuAcct.frozen[cgroup]
 	if !ok {
 		return
 	}
-	t.Stop()
-	delete(d.gpuAcct.frozen, cgroup)
+	if t != nil {
+		t.Stop()
+	}
 	if err := writeFreeze(cgroup, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		d.log.Error("thawing a throttled domain", "cgroup", cgroup, "err", err)
+		d.gpuAcct.frozen[cgroup] = nil
+		d.log.Error("thawing a throttled domain: will try again", "cgroup", cgroup, "err", err)
+		return
+	}
+	delete(d.gpuAcct.frozen, cgroup)
+}
+
+// thawAll thaws every cgroup a throttle froze, when the daemon stops;
+// called with d.mu held, after accountGPUs has ended.
+func (d *Daemon) thawAll() {
+	if d.gpuAcct == nil {
+		return
+	}
+	for cgroup := range d.gpuAcct.frozen {
+		d.thaw(cgroup)
 	}
 }
 

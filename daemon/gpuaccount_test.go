@@ -164,6 +164,12 @@ func TestGPUAccountingAttributesAndStops(t *testing.T) {
 	assert.Contains(t, m, fmt.Sprintf(`coprocd_nvml_domain_sm_utilization_percent{domain="ctr",gpu=%q} 70`, uuid))
 	assert.Contains(t, m, fmt.Sprintf(`coprocd_nvml_quota_violations_total{action="stop",domain="ctr",gpu=%q,resource="memory"}`, uuid))
 	assert.Contains(t, m, fmt.Sprintf(`coprocd_nvml_quota_violations_total{action="warn",domain="ctr",gpu=%q,resource="sm"}`, uuid))
+
+	// A destroyed domain's violation series end with it (domains come and
+	// go through the API: the series must not pile up).
+	code, body = r.call("DELETE", "/v1/domains/ctr", nil, nil)
+	require.Less(t, code, 300, body)
+	assert.NotContains(t, metricsText(t, r), `coprocd_nvml_quota_violations_total{action="warn",domain="ctr"`)
 }
 
 func readFreeze(t *testing.T, cgroup string) string {

@@ -73,8 +73,11 @@ func (d *Daemon) Run(ctx context.Context, reload func() (*Config, error)) error 
 	devCtx, stopDevices := context.WithCancel(context.Background())
 	waitDevices := d.runDevices(devCtx)
 	go d.watchFilters(devCtx)
+	accounted := make(chan struct{})
 	if d.gpuAcct != nil {
-		go d.accountGPUs(devCtx)
+		go func() { defer close(accounted); d.accountGPUs(devCtx) }()
+	} else {
+		close(accounted)
 	}
 
 	d.mu.Lock()
@@ -134,10 +137,12 @@ loop:
 	if err := waitDevices(); err != nil && runErr == nil {
 		runErr = err
 	}
+	<-accounted // no throttle after the thaw below
 	d.mu.Lock()
 	if err := d.saveState(); err != nil && runErr == nil {
 		runErr = err
 	}
+	d.thawAll() // a daemon that stops leaves no tenant frozen
 	d.releaseFilters()
 	d.mu.Unlock()
 	os.Remove(d.cfg.Control.Socket)
