@@ -23,6 +23,16 @@ type savedGPUInstance struct {
 	Profile string `json:"profile"`
 	GI      uint32 `json:"gpu_instance"`
 	CI      uint32 `json:"compute_instance"`
+	// Placement tells the instance from another agent's that took its
+	// IDs after a GPU reset. State files of older coprocd versions lack
+	// it (nil): their instances are not adopted, only reported.
+	Placement *savedPlacement `json:"placement,omitempty"`
+}
+
+// savedPlacement is a GPU instance's placement, in memory slices.
+type savedPlacement struct {
+	Start uint32 `json:"start"`
+	Size  uint32 `json:"size"`
 }
 
 // allocateGPU gives the index-th GPU share of domain: the MIG instance it
@@ -33,13 +43,27 @@ func (d *Daemon) allocateGPU(domain string, index int, uuid, profile string) (*n
 		if s.Index != index || s.GPU != uuid || s.Profile != profile {
 			continue
 		}
-		a, err := d.nvml.Adopt(uuid, domain, profile, s.GI, s.CI)
+		if s.Placement == nil {
+			// Adopting on the IDs alone could take, and at the domain's
+			// removal destroy, another agent's instance; left alone, it is
+			// reported as unowned at most.
+			d.log.Warn("saved MIG instance has no placement (state file of an older coprocd): not adopted, since it cannot be told from another agent's; allocating a new one",
+				"domain", domain, "gpu", uuid, "profile", profile, "gpu_instance", s.GI)
+			continue
+		}
+		placement := nvml.Placement{Start: s.Placement.Start, Size: s.Placement.Size}
+		a, err := d.nvml.Adopt(uuid, domain, profile, s.GI, s.CI, placement)
 		if err == nil {
 			d.log.Info("MIG instance adopted after restart", "domain", domain, "allocation", a.ID, "profile", profile)
 			return a, nil
 		}
-		level := "not on the GPU any more (destroyed, or the GPU was reset)"
-		if !errors.Is(err, nvml.ErrInstanceGone) {
+		var level string
+		switch {
+		case errors.Is(err, nvml.ErrInstanceGone):
+			level = "not on the GPU any more (destroyed, or the GPU was reset)"
+		case errors.Is(err, nvml.ErrInstanceMismatch):
+			level = "replaced by another instance with its IDs (another agent's, after a GPU reset?): that one is left alone"
+		default:
 			level = "cannot be adopted"
 		}
 		d.log.Warn("saved MIG instance "+level+"; allocating a new one", "domain", domain, "gpu_instance", s.GI, "err", err)
@@ -57,7 +81,8 @@ func (d *Daemon) savedGPUInstances() map[string][]savedGPUInstance {
 		}
 		for i, a := range ds.iso.gpus {
 			if a.Kind == nvml.MIG {
-				out[name] = append(out[name], savedGPUInstance{Index: i, GPU: a.GPU, Profile: a.Profile, GI: a.GPUInstanceID, CI: a.ComputeInstanceID})
+				out[name] = append(out[name], savedGPUInstance{Index: i, GPU: a.GPU, Profile: a.Profile, GI: a.GPUInstanceID, CI: a.ComputeInstanceID,
+					Placement: &savedPlacement{Start: a.Placement.Start, Size: a.Placement.Size}})
 			}
 		}
 	}

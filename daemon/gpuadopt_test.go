@@ -1,9 +1,13 @@
 package daemon
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 
 	gonvml "github.com/NVIDIA/go-nvml/pkg/nvml"
@@ -85,4 +89,82 @@ func TestMIGInstancesSurviveRestarts(t *testing.T) {
 	assert.Len(t, after["train"], 1)
 	assert.Len(t, after["infer"], 1)
 	assert.Equal(t, 2, gpuInstances(server), "one replaced, none leaked")
+}
+
+// lockedBuffer is a log destination that tests read while the daemon may
+// still write to it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestSavedMIGInstanceNotOursIsLeftAlone: a saved instance whose GPU
+// instance ID now names an instance at another placement (another agent's,
+// made after a GPU reset), or one saved by an older coprocd without its
+// placement, is not adopted: the domain gets a new instance, and the old
+// one stays on the GPU, reported as held by no domain, so that removing
+// the domain can never destroy another agent's partition.
+func TestSavedMIGInstanceNotOursIsLeftAlone(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		tamper func(*savedGPUInstance)
+		warn   string
+	}{
+		{"another placement", func(s *savedGPUInstance) { s.Placement.Start += s.Placement.Size },
+			"replaced by another instance with its IDs"},
+		{"state file without placements", func(s *savedGPUInstance) { s.Placement = nil },
+			"saved MIG instance has no placement (state file of an older coprocd): not adopted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			server := withMockNVML(t, func(s *dgxa100.Server) {
+				_, ret := s.Devices[0].SetMigMode(gonvml.DEVICE_MIG_ENABLE)
+				require.Equal(t, gonvml.SUCCESS, ret)
+			})
+			cfg := testConfig(t)
+			cfg.NVML.Enabled = true
+			cfg.Domains = append(cfg.Domains, DomainSpec{Name: "train", GPUs: []GPUSpec{{GPU: "0", Profile: "3g.20gb"}}})
+			r := start(t, cfg)
+			r.d.mu.Lock()
+			old := *r.d.domains["train"].iso.gpus[0]
+			r.d.mu.Unlock()
+			require.NoError(t, r.stop())
+
+			var st savedState
+			data, err := os.ReadFile(r.d.state.path())
+			require.NoError(t, err)
+			require.NoError(t, json.Unmarshal(data, &st))
+			require.Len(t, st.GPUInstances["train"], 1)
+			saved := &st.GPUInstances["train"][0]
+			require.Equal(t, &savedPlacement{Start: old.Placement.Start, Size: old.Placement.Size}, saved.Placement, "the placement is recorded")
+			tc.tamper(saved)
+			data, err = json.Marshal(st)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(r.d.state.path(), data, 0o600))
+
+			var logged lockedBuffer
+			d, err := New(cfg, slog.New(slog.NewTextHandler(&logged, nil)))
+			require.NoError(t, err)
+			d.mu.Lock()
+			now := *d.domains["train"].iso.gpus[0]
+			d.mu.Unlock()
+			assert.NotEqual(t, old.GPUInstanceID, now.GPUInstanceID, "a new instance, not the saved one")
+			assert.Equal(t, 2, gpuInstances(server), "the old instance is left on the GPU")
+			assert.Contains(t, logged.String(), tc.warn)
+			assert.Contains(t, logged.String(), "MIG instance held by no domain")
+			assert.Contains(t, logged.String(), fmt.Sprintf("gi%d (3g.20gb at %d:%d)", old.GPUInstanceID, old.Placement.Start, old.Placement.Size),
+				"reported as unowned")
+		})
+	}
 }

@@ -21,23 +21,32 @@ import (
 // any more (destroyed, or the GPU was reset).
 var ErrInstanceGone = errors.New("MIG instance not found")
 
+// ErrInstanceMismatch is wrapped when the GPU instance with the ID to
+// adopt is not where the adopted one was: the driver reuses IDs, so after
+// a GPU reset another agent's instance may carry it. Adopting that one
+// would hand its partition to a domain, and Release would destroy it.
+var ErrInstanceMismatch = errors.New("MIG instance is not the one recorded")
+
 // Adopt takes an existing MIG GPU instance giID, with its compute
 // instance ciID, as domain's allocation of profile, as a restarted daemon
 // does with the instances it had made. The GPU instance must be of the
-// profile's GI profile and the compute instance must span it, which is how
-// Allocate makes them; it must not be an allocation already.
-func (m *Manager) Adopt(uuid, domain, profile string, giID, ciID uint32) (*Allocation, error) {
+// profile's GI profile, at placement (the Allocation's Placement when it
+// was made), and the compute instance must span it, which is how Allocate
+// makes them; it must not be an allocation already. The placement check
+// narrows what the IDs alone would let through (an ID reused by another
+// agent after a GPU reset); an instance made again at the same placement
+// with the same IDs is indistinguishable from the recorded one.
+func (m *Manager) Adopt(uuid, domain, profile string, giID, ciID uint32, placement Placement) (*Allocation, error) {
+	if domain == "" {
+		return nil, errors.New("nvml: adopt: empty domain name")
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	g, dev, err := m.gpuLocked(uuid)
+	g, dev, p, err := m.profileLocked(uuid, profile, true)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("nvml: adopt gi%d for domain %q on %s: %w", giID, domain, uuid, err)
 	}
-	p, ok := g.Profile(profile)
-	if !ok || p.Kind != MIG {
-		return nil, fmt.Errorf("nvml: adopt gi%d for domain %q on %s: %q is not a MIG profile of this GPU (MIG enabled: %v)", giID, domain, uuid, profile, g.MIG.Enabled)
-	}
-	id := fmt.Sprintf("%s/gi%d/ci%d", g.UUID, giID, ciID)
+	id := migAllocID(g.UUID, giID, ciID)
 	if a, taken := m.allocs[id]; taken {
 		return nil, fmt.Errorf("nvml: adopt %s for domain %q: already allocated to domain %q", id, domain, a.Domain)
 	}
@@ -50,6 +59,10 @@ func (m *Manager) Adopt(uuid, domain, profile string, giID, ciID uint32) (*Alloc
 		return nil, fmt.Errorf("nvml: adopt %s (%s) for domain %q: no GPU instance %d of profile %s: %w", id, profile, domain, giID, p.Name, ErrInstanceGone)
 	}
 	gi, giInfo := found[i].gi, found[i].info
+	if at := (Placement{Start: giInfo.Placement.Start, Size: giInfo.Placement.Size}); at != placement {
+		return nil, fmt.Errorf("nvml: adopt %s (%s) for domain %q: GPU instance %d is at %d:%d, the recorded one was at %d:%d: %w",
+			id, profile, domain, giID, at.Start, at.Size, placement.Start, placement.Size, ErrInstanceMismatch)
+	}
 	ciProfile, err := fullComputeProfile(gi, g.UUID)
 	if err != nil {
 		return nil, err
@@ -75,16 +88,11 @@ func (m *Manager) Adopt(uuid, domain, profile string, giID, ciID uint32) (*Alloc
 	if err != nil {
 		return nil, err
 	}
-	a := &Allocation{
+	return m.addLocked(&Allocation{
 		ID: id, Domain: domain, GPU: g.UUID, Profile: p.Name, Kind: MIG, MemoryBytes: p.MemoryBytes, Nodes: nodes,
-		GPUInstanceID: giID, ComputeInstanceID: ciID,
-		Placement: Placement{Start: giInfo.Placement.Start, Size: giInfo.Placement.Size},
-		gi:        gi, ci: ci,
-	}
-	m.allocs[id] = a
-	c := *a
-	c.Nodes = slices.Clone(a.Nodes)
-	return &c, nil
+		GPUInstanceID: giID, ComputeInstanceID: ciID, Placement: placement,
+		gi: gi, ci: ci,
+	}), nil
 }
 
 // Instance is a MIG GPU instance as found on a GPU.

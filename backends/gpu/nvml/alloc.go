@@ -46,17 +46,9 @@ func (m *Manager) Allocate(uuid, domain, profile string) (*Allocation, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	g, dev, err := m.gpuLocked(uuid)
+	g, dev, p, err := m.profileLocked(uuid, profile, false)
 	if err != nil {
-		return nil, err
-	}
-	p, ok := g.Profile(profile)
-	if !ok {
-		names := make([]string, len(g.Profiles))
-		for i, q := range g.Profiles {
-			names[i] = q.Name
-		}
-		return nil, fmt.Errorf("nvml: allocate %q for domain %q on %s: no such profile (offered: %v)", profile, domain, uuid, names)
+		return nil, fmt.Errorf("nvml: allocate %q for domain %q on %s: %w", profile, domain, uuid, err)
 	}
 	var a *Allocation
 	switch p.Kind {
@@ -68,10 +60,50 @@ func (m *Manager) Allocate(uuid, domain, profile string) (*Allocation, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.addLocked(a), nil
+}
+
+// profileLocked finds GPU uuid and its profile of that name, or says
+// which profiles the GPU offers. With migOnly, as for Adopt (only MIG
+// instances outlive the daemon), a profile of another kind is not one.
+// Called with m.mu held.
+func (m *Manager) profileLocked(uuid, profile string, migOnly bool) (*GPU, nvml.Device, Profile, error) {
+	g, dev, err := m.gpuLocked(uuid)
+	if err != nil {
+		return nil, nil, Profile{}, err
+	}
+	p, ok := g.Profile(profile)
+	if ok && (!migOnly || p.Kind == MIG) {
+		return g, dev, p, nil
+	}
+	kind := "profile"
+	if migOnly {
+		kind = "MIG profile"
+	}
+	var names []string
+	for _, q := range g.Profiles {
+		if !migOnly || q.Kind == MIG {
+			names = append(names, q.Name)
+		}
+	}
+	return nil, nil, Profile{}, fmt.Errorf("%q is not a %s of this GPU (MIG enabled: %v; offered: %v)", profile, kind, g.MIG.Enabled, names)
+}
+
+// addLocked records a as an allocation and returns a copy for the caller,
+// whose changes to it (its Nodes too) cannot reach the manager's own.
+// Called with m.mu held.
+func (m *Manager) addLocked(a *Allocation) *Allocation {
 	m.allocs[a.ID] = a
 	c := *a
 	c.Nodes = slices.Clone(a.Nodes)
-	return &c, nil
+	return &c
+}
+
+// migAllocID is the ID of the MIG allocation of GPU instance gi and its
+// compute instance ci: Allocate and Adopt name an instance alike, so that
+// Adopt finds one that is an allocation already.
+func migAllocID(uuid string, gi, ci uint32) string {
+	return fmt.Sprintf("%s/gi%d/ci%d", uuid, gi, ci)
 }
 
 func (m *Manager) allocateTimeSlice(g *GPU, domain string, p Profile) (*Allocation, error) {
@@ -225,7 +257,7 @@ func (m *Manager) allocateMIG(g *GPU, dev nvml.Device, domain string, p Profile)
 		return nil, undoBoth(err)
 	}
 	return &Allocation{
-		ID:     fmt.Sprintf("%s/gi%d/ci%d", g.UUID, giInfo.Id, ciInfo.Id),
+		ID:     migAllocID(g.UUID, giInfo.Id, ciInfo.Id),
 		Domain: domain, GPU: g.UUID, Profile: p.Name, Kind: MIG, MemoryBytes: p.MemoryBytes, Nodes: nodes,
 		GPUInstanceID: giInfo.Id, ComputeInstanceID: ciInfo.Id, Placement: placement,
 		gi: gi, ci: ci,
