@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,8 +51,11 @@ type Daemon struct {
 	// domain, to adopt while the domains are restored.
 	savedInstances map[string][]savedGPUInstance
 	pinDir         string // where filters are pinned; "" when they are not
-	probed         bool   // probeIsolation has run
-	isolationErr   error  // why device filters cannot be used here
+	// starting is set while New creates the domains: a failure then ends
+	// the start, and release keeps what outlives the daemon (see there).
+	starting     bool
+	probed       bool  // probeIsolation has run
+	isolationErr error // why device filters cannot be used here
 }
 
 type device struct {
@@ -100,6 +105,7 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 		return nil, err
 	}
 	d.savedInstances = saved.GPUInstances
+	d.starting = true
 	for _, spec := range cfg.Domains {
 		if err := d.createDomain(spec, "config"); err != nil {
 			return nil, fmt.Errorf("domain %q from the configuration: %w", spec.Name, err)
@@ -116,6 +122,7 @@ func New(cfg *Config, log *slog.Logger) (*Daemon, error) {
 		log.Info("domain restored", "domain", spec.Name)
 	}
 	d.savedInstances = nil
+	d.starting = false
 	d.reportUnowned()
 	d.removeStalePins()
 	for name, pc := range saved.Policies {
@@ -254,6 +261,22 @@ func (d *Daemon) setPolicy(dev *device, pc PolicyConfig) error {
 	return nil
 }
 
+// cgroupOverlap names a domain whose cgroup is cgroup, or above or below
+// it: processes are attributed, throttled and stopped by cgroup subtree,
+// so two such domains would act on each other's processes.
+func (d *Daemon) cgroupOverlap(cgroup string) (string, bool) {
+	within := func(dir, parent string) bool {
+		return dir == parent || strings.HasPrefix(dir, parent+string(filepath.Separator))
+	}
+	c := filepath.Clean(cgroup)
+	for name, ds := range d.domains {
+		if o := ds.spec.Cgroup; o != "" && (within(c, filepath.Clean(o)) || within(filepath.Clean(o), c)) {
+			return name, true
+		}
+	}
+	return "", false
+}
+
 // createDomain creates a domain and its vcoprocs, taking profile instances;
 // on any failure nothing of it remains.
 func (d *Daemon) createDomain(spec DomainSpec, source string) (err error) {
@@ -264,6 +287,9 @@ func (d *Daemon) createDomain(spec DomainSpec, source string) (err error) {
 		return fmt.Errorf("domain %q exists", spec.Name)
 	}
 	if spec.Cgroup != "" {
+		if other, ok := d.cgroupOverlap(spec.Cgroup); ok {
+			return fmt.Errorf("domain %q: cgroup %s overlaps domain %q's (%s): a process there would be counted, throttled and stopped as both", spec.Name, spec.Cgroup, other, d.domains[other].spec.Cgroup)
+		}
 		d.probeIsolationOnce()
 	}
 	if _, err := d.m.CreateDomain(spec.Name); err != nil {

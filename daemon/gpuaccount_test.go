@@ -239,3 +239,27 @@ func TestCgroupPIDs(t *testing.T) {
 	_, err = cgroupPIDs(filepath.Join(dir, "gone"))
 	assert.ErrorContains(t, err, "reading the processes of cgroup")
 }
+
+// TestGPUQuotaOnOneOfTwoSharesIsRefused: usage is measured per domain and
+// GPU, so a quota on a GPU where the domain has two shares cannot tell
+// them apart; it is refused, with the reason, and nothing is allocated.
+func TestGPUQuotaOnOneOfTwoSharesIsRefused(t *testing.T) {
+	proc, _ := sleeper(t)
+	cgroup := fakeCgroup(t, []int{proc.Process.Pid}, nil)
+	withMockNVML(t, mockGPU0Processes())
+	cfg := testConfig(t)
+	cfg.NVML.Enabled = true
+	r := start(t, cfg)
+	req := api.DomainRequest{Name: "ctr", Cgroup: cgroup, GPUs: []api.GPURequest{
+		{GPU: "0", Profile: "ts-1/2", Quota: &api.GPUQuota{SMPercent: 40, SMAction: "warn"}},
+		{GPU: "0", Profile: "ts-1/2"},
+	}}
+	code, body := r.call("POST", "/v1/domains", req, nil)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, body, "quotas are per domain and GPU")
+	// Both time slices are free again: a domain may take them (a refused
+	// domain's shares once leaked here).
+	req.GPUs[0].Quota = nil
+	code, body = r.call("POST", "/v1/domains", req, nil)
+	assert.Equal(t, http.StatusCreated, code, body)
+}

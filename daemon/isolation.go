@@ -102,13 +102,17 @@ func (d *Daemon) gpuUUID(name string) (string, error) {
 
 // isolate gives a domain its GPUs and fences its cgroup to its nodes. On
 // error nothing is left allocated or attached.
-func (d *Daemon) isolate(spec DomainSpec) (iso *isolation, err error) {
-	iso = &isolation{domain: spec.Name, cgroup: spec.Cgroup}
+func (d *Daemon) isolate(spec DomainSpec) (_ *isolation, err error) {
+	// Not the named result: a failing return sets that to nil before the
+	// deferred release runs, which then released nothing and leaked every
+	// GPU share allocated so far.
+	iso := &isolation{domain: spec.Name, cgroup: spec.Cgroup}
 	defer func() {
 		if err != nil {
 			d.release(iso)
 		}
 	}()
+	shares := map[string]int{} // by GPU UUID
 	for j, g := range spec.GPUs {
 		if d.nvml == nil {
 			return nil, fmt.Errorf("domain %q asks for NVIDIA GPUs but NVML is not enabled", spec.Name)
@@ -117,6 +121,7 @@ func (d *Daemon) isolate(spec DomainSpec) (iso *isolation, err error) {
 		if err != nil {
 			return nil, err
 		}
+		shares[uuid]++
 		a, err := d.allocateGPU(spec.Name, j, uuid, g.Profile)
 		if err != nil {
 			return nil, err
@@ -131,6 +136,13 @@ func (d *Daemon) isolate(spec DomainSpec) (iso *isolation, err error) {
 				return nil, fmt.Errorf("GPU node %s: %w", n, err)
 			}
 			iso.rules = append(iso.rules, r)
+		}
+	}
+	// Usage is measured per domain and GPU, so a quota cannot tell two
+	// shares of one GPU apart: one quota would silently replace the other.
+	for _, g := range spec.GPUs {
+		if uuid, _ := d.gpuUUID(g.GPU); g.Quota != nil && shares[uuid] > 1 {
+			return nil, fmt.Errorf("domain %q: a quota on GPU %s, where the domain has %d shares: quotas are per domain and GPU; give the domain one share of that GPU", spec.Name, g.GPU, shares[uuid])
 		}
 	}
 	for _, s := range spec.DeviceNodes {
@@ -157,14 +169,22 @@ func (d *Daemon) isolate(spec DomainSpec) (iso *isolation, err error) {
 	return iso, nil
 }
 
-// release undoes isolate.
+// release undoes isolate. While the daemon starts (New) a failure ends
+// the start, so what a previous run left for this one stays for the next:
+// the filter is released, pinned and in force, not detached (the
+// container would be unfenced while coprocd is down), and MIG instances
+// are not destroyed (the state file still lists them for adoption).
 func (d *Daemon) release(iso *isolation) {
 	if iso == nil {
 		return
 	}
 	if iso.filter != nil {
-		if err := iso.filter.Close(); err != nil {
-			d.log.Warn("detaching a device filter", "cgroup", iso.filter.Path(), "err", err)
+		detach := iso.filter.Close
+		if d.starting {
+			detach = iso.filter.Release
+		}
+		if err := detach(); err != nil {
+			d.log.Warn("letting go of a device filter", "cgroup", iso.filter.Path(), "err", err)
 		}
 	}
 	uuids := make([]string, 0, len(iso.gpus))
@@ -173,6 +193,9 @@ func (d *Daemon) release(iso *isolation) {
 	}
 	d.clearGPUQuotas(iso.domain, iso.cgroup, uuids)
 	for _, a := range iso.gpus {
+		if d.starting && a.Kind == nvml.MIG {
+			continue
+		}
 		if err := d.nvml.Release(a.ID); err != nil {
 			d.log.Warn("releasing a GPU share", "allocation", a.ID, "err", err)
 		}
