@@ -44,14 +44,18 @@ import (
 //   - response times end when the guest sees the fence, so they include
 //     the notification's way back through the daemon and the guest's
 //     wake-up;
-//   - random arrivals follow the scenario's distributions with the guest's
-//     own draws, not the simulator's;
 //   - the timeline shows which context each device held (from the switch
 //     trace: a device idling with a context loaded shows it held), and
 //     there is no shares-over-time picture;
 //   - with "baseline: exclusive" the scenario's first domain of each
 //     device also runs alone, and each policy's throughput on the device
 //     is reported against it (the sharing overhead).
+//
+// What does not differ: open-loop arrivals and execution times. Each guest
+// runs the simulator's own release process on the simulator's random
+// stream for its domain and seed (simulator.NewSource, NewRand,
+// JobSpec.DrawExec), so they are the ones sim mode draws; a closed loop's
+// releases follow its completions, which are real.
 //
 // Live mode drives GPUs only: a scenario with an FPGA or DSP device is
 // refused with ErrLiveUnavailable.
@@ -106,7 +110,7 @@ func Live(ctx context.Context, sc *Scenario, opts LiveOptions) (*Report, error) 
 	rep := &Report{
 		Scenario: sc.Name, Description: sc.Description, Source: sc.Source, Mode: "live",
 		Seed: ls.seed, HorizonNS: int64(ls.horizon), Horizon: ls.horizon.String(), Traced: ls.trace,
-		Timeline: min(sc.Timeline, ls.horizon), scenario: ls.sim, Skipped: skipped, Notes: ls.notes(),
+		Timeline: ls.timeline(), scenario: ls.sim, Skipped: skipped, Notes: ls.notes(runnable),
 	}
 	total := len(runnable)
 	if sc.Baseline == "exclusive" {
@@ -186,8 +190,12 @@ func newLiveSetup(sc *Scenario, opts LiveOptions) (*liveSetup, []Policy, []Skipp
 		guest = []string{exe, "bench", "guest"}
 	}
 	ls := &liveSetup{sc: sc, sim: sim, horizon: horizon, seed: seed, trace: !opts.NoTrace, guest: guest, guestEnv: opts.GuestEnv}
-	// Every domain's jobs must be plannable before anything starts.
+	// Every domain's jobs must be plannable before anything starts (a
+	// domain that starts past the horizon has none).
 	for _, v := range sim.VCoprocs {
+		if !ls.releasesInTime(v) {
+			continue
+		}
 		if _, err := ls.guestSpec(v, "(checked before the run)"); err != nil {
 			return nil, nil, nil, err
 		}
@@ -221,8 +229,9 @@ func (ls *liveSetup) exclusive() *liveSetup {
 	return &base
 }
 
-// notes say where the live run departs from the scenario's costs.
-func (ls *liveSetup) notes() []string {
+// notes say where the live run departs from the scenario's costs and,
+// for the policies that run, from sim mode's parameters.
+func (ls *liveSetup) notes(runnable []Policy) []string {
 	var notes []string
 	for _, d := range ls.sim.Devices {
 		gpu, err := gpusim.New(gpusim.Config{Cost: daemon.RefGPUCostModel(liveSwitchCost(d)), VRAMBytes: 1 << 20})
@@ -239,6 +248,11 @@ func (ls *liveSetup) notes() []string {
 		if v.Workload.Jobs().Segment > 0 {
 			notes = append(notes, "job segments are not reproduced: the reference GPU preempts between any two workgroups")
 			break
+		}
+	}
+	for _, p := range runnable {
+		if n := fixedShareNote(ls.sc.Options); p.Name == "fixed-share" && n != "" {
+			notes = append(notes, n)
 		}
 	}
 	return notes

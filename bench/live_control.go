@@ -1,76 +1,30 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/coprocd/coprocd/daemon/api"
 )
 
 // controlClient speaks the daemon's control API (package daemon/api) over
-// its UNIX socket: creating the run's domains, and reading the daemon's
-// accounting (device busy time, switches, time spent switching, each
-// vcoproc's device time) and switch traces.
+// its UNIX socket, through the shared api.Client (whose per-request
+// timeout keeps a daemon that stops answering from hanging the run):
+// creating the run's domains, and reading the daemon's accounting (device
+// busy time, switches, time spent switching, each vcoproc's device time)
+// and switch traces.
 type controlClient struct {
-	http *http.Client
+	api *api.Client
 }
 
 func newControlClient(socket string) *controlClient {
-	return &controlClient{http: &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
-		},
-	}}}
+	return &controlClient{api: api.NewClient(socket)}
 }
-
-// APIError is a request the daemon refused, with its message.
-type APIError struct {
-	Status  int
-	Message string
-}
-
-func (e *APIError) Error() string { return fmt.Sprintf("%s (HTTP %d)", e.Message, e.Status) }
 
 func (c *controlClient) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://coprocd"+path, body)
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("bench: control API %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("bench: control API %s %s: %w", method, path, err)
-	}
-	if resp.StatusCode >= 300 {
-		var e api.Error
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			e.Error = string(bytes.TrimSpace(data))
-		}
-		return &APIError{Status: resp.StatusCode, Message: e.Error}
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("bench: control API %s %s: %w", method, path, err)
+	if err := c.api.Do(ctx, method, path, in, out); err != nil {
+		return fmt.Errorf("bench: %w", err)
 	}
 	return nil
 }
@@ -98,6 +52,8 @@ func (c *controlClient) waitReady(ctx context.Context, exited <-chan error, time
 	}
 }
 
+// createDomain creates a domain; the daemon's refusal to admit one of its
+// vcoprocs is an *api.StatusError with status 409 (http.StatusConflict).
 func (c *controlClient) createDomain(ctx context.Context, req api.DomainRequest) error {
 	return c.do(ctx, "POST", "/v1/domains", req, nil)
 }

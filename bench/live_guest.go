@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math/rand/v2"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/coprocd/coprocd/frontend"
 	"github.com/coprocd/coprocd/internal/monotonic"
+	"github.com/coprocd/coprocd/simulator"
 	"github.com/coprocd/coprocd/spec"
 )
 
@@ -67,7 +67,10 @@ type completion struct {
 
 // guest is a running guest.
 type guest struct {
-	spec    GuestSpec
+	spec GuestSpec
+	// jobs are the workload's jobs as the simulator sees them, whose
+	// execution times the guest draws with the simulator's DrawExec.
+	jobs    simulator.JobSpec
 	costs   liveCosts
 	conn    *frontend.Conn
 	dev     *frontend.Device
@@ -208,10 +211,15 @@ func (g *guest) run(ctx context.Context) error {
 	horizon := time.Duration(s.HorizonNS)
 	ctx, cancel := context.WithDeadline(ctx, deadlineAt(g.t0+s.HorizonNS))
 	defer cancel()
-	h := fnv.New64a()
-	h.Write([]byte(s.Domain))
-	rng := rand.New(rand.NewPCG(s.Seed, h.Sum64()))
-	src := newReleaser(s.Workload)
+	// The simulator's own release process and random stream, asked in
+	// the simulator's order (the first release from the start; then,
+	// open loop, each job's execution time and the next release), so
+	// that open-loop arrivals and execution times are the ones a
+	// simulated run of the same scenario and seed draws.
+	wl := s.Workload.simWorkload()
+	g.jobs = wl.Jobs()
+	rng := simulator.NewRand(s.Seed, s.Domain)
+	src := simulator.NewSource(wl)
 	stop := horizon
 	if s.StopNS > 0 {
 		stop = time.Duration(s.StopNS)
@@ -228,9 +236,9 @@ func (g *guest) run(ctx context.Context) error {
 
 	// The first release (a closed loop releases its depth at once at the
 	// start, then one job at each completion).
-	next, armed := src.next(time.Duration(s.StartNS), rng)
+	next, armed := src.Next(time.Duration(s.StartNS), rng)
 	burst := 1
-	if src.closedLoop() {
+	if src.ClosedLoop() {
 		next, armed, burst = time.Duration(s.StartNS), true, max(1, s.Workload.Depth)
 	}
 	// At the horizon, the completions already seen count, and the
@@ -247,11 +255,11 @@ func (g *guest) run(ctx context.Context) error {
 				g.completed(c, horizon)
 			}
 		}
-		for armed && next < stop && !src.closedLoop() {
+		for armed && next < stop && !src.ClosedLoop() {
 			if err := g.release(next, rng); err != nil {
 				return err
 			}
-			next, armed = src.next(next, rng)
+			next, armed = src.Next(next, rng)
 		}
 		return nil
 	}
@@ -281,17 +289,17 @@ func (g *guest) run(ctx context.Context) error {
 				}
 			}
 			burst = 1
-			if src.closedLoop() {
+			if src.ClosedLoop() {
 				armed = false
 			} else {
-				next, armed = src.next(next, rng)
+				next, armed = src.Next(next, rng)
 			}
 		case c := <-done:
 			if c.err != nil {
 				return c.err
 			}
 			g.completed(c, horizon)
-			if src.closedLoop() && c.at < stop {
+			if src.ClosedLoop() && c.at < stop {
 				if err := g.release(c.at, rng); err != nil {
 					return err
 				}
@@ -312,7 +320,7 @@ func (g *guest) completed(c completion, horizon time.Duration) {
 
 // release records a job released at the given instant and queues it.
 func (g *guest) release(at time.Duration, rng *rand.Rand) error {
-	exec := g.spec.Workload.drawExec(rng)
+	exec := g.jobs.DrawExec(rng)
 	p, err := g.costs.plan(exec, g.layout.elements)
 	if err != nil {
 		// Validate planned the shortest and the longest job, so every

@@ -87,6 +87,23 @@ func guestWorkload(w simulator.Workload) (GuestWorkload, error) {
 	return g, nil
 }
 
+// simWorkload is the simulator workload w stands for (without deadline or
+// segment, which the guest does not use): the guest replays its release
+// process and execution times with the simulator's own code.
+func (w GuestWorkload) simWorkload() simulator.Workload {
+	j := simulator.JobSpec{Exec: time.Duration(w.ExecNS), ExecMin: time.Duration(w.ExecMinNS)}
+	switch w.Type {
+	case "periodic":
+		return simulator.Periodic{JobSpec: j, Period: time.Duration(w.PeriodNS), Offset: time.Duration(w.OffsetNS), ReleaseJitter: time.Duration(w.JitterNS)}
+	case "poisson":
+		return simulator.Poisson{JobSpec: j, Rate: w.Rate}
+	case "on_off":
+		return simulator.OnOff{JobSpec: j, Rate: w.Rate, OnMean: time.Duration(w.OnMeanNS), OffMean: time.Duration(w.OffMeanNS)}
+	default:
+		return simulator.Saturating{JobSpec: j}
+	}
+}
+
 // ParseGuestSpec reads a guest spec strictly: unknown fields, trailing
 // data and impossible values are errors that say what is wrong.
 func ParseGuestSpec(data []byte) (GuestSpec, error) {

@@ -3,9 +3,8 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"math"
-	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	gpusim "github.com/coprocd/coprocd/backends/gpu/sim"
+	"github.com/coprocd/coprocd/scheduler"
+	"github.com/coprocd/coprocd/simulator"
 )
 
 func validGuestSpec() GuestSpec {
@@ -125,46 +126,83 @@ func TestReadStart(t *testing.T) {
 	}
 }
 
-// TestReleasersFollowTheSimulatorsWorkloads: the guest's arrival processes
-// have the simulator's semantics: exact periods after the offset, a closed
-// loop at each completion, Poisson and on/off at their long-run rates.
-func TestReleasersFollowTheSimulatorsWorkloads(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
+// guestReleases replays a guest's open-loop workload the way the guest
+// does (live_guest.go's run: its workload rebuilt for the simulator, the
+// simulator's stream for its domain, the first release from the start,
+// then each job's execution time before the next release) and returns its
+// releases and execution times before the horizon.
+func guestReleases(s GuestSpec) (at, exec []time.Duration) {
+	wl := s.Workload.simWorkload()
+	jobs, rng, src := wl.Jobs(), simulator.NewRand(s.Seed, s.Domain), simulator.NewSource(wl)
+	next, ok := src.Next(time.Duration(s.StartNS), rng)
+	for ok && next < time.Duration(s.HorizonNS) {
+		at, exec = append(at, next), append(exec, jobs.DrawExec(rng))
+		next, ok = src.Next(next, rng)
+	}
+	return at, exec
+}
+
+// TestGuestArrivalsAreTheSimulators: a guest draws the simulator's own
+// arrivals. For every open-loop workload type, the releases and execution
+// times the guest replays are those of the scenario's workload under the
+// simulator's stream, and a simulated run of the scenario releases as
+// many jobs and serves as much work as the guest's replay holds.
+func TestGuestArrivalsAreTheSimulators(t *testing.T) {
+	const seed = 7
 	ms := time.Millisecond
-	p := newReleaser(GuestWorkload{Type: "periodic", PeriodNS: int64(10 * ms), OffsetNS: int64(3 * ms)})
-	assert.False(t, p.closedLoop())
-	at, ok := p.next(5*ms, rng)
-	require.True(t, ok)
-	assert.Equal(t, 8*ms, at, "the first release is the start (5 ms) plus the offset (3 ms)")
-	at, _ = p.next(at, rng)
-	assert.Equal(t, 18*ms, at, "then one every period")
+	horizon := 2 * time.Second
+	jobs := simulator.JobSpec{Exec: 400 * time.Microsecond, ExecMin: 100 * time.Microsecond}
+	workloads := map[string]simulator.Workload{
+		"periodic": simulator.Periodic{JobSpec: jobs, Period: 10 * ms, Offset: 3 * ms, ReleaseJitter: 2 * ms},
+		"poisson":  simulator.Poisson{JobSpec: jobs, Rate: 300},
+		"on_off":   simulator.OnOff{JobSpec: jobs, Rate: 400, OnMean: 50 * ms, OffMean: 150 * ms},
+	}
+	for name, w := range workloads {
+		t.Run(name, func(t *testing.T) {
+			gw, err := guestWorkload(w)
+			require.NoError(t, err)
+			s := GuestSpec{Domain: "tenant-" + name, Seed: seed, StartNS: int64(5 * ms), HorizonNS: int64(horizon), Workload: gw}
 
-	sat := newReleaser(GuestWorkload{Type: "saturating"})
-	assert.True(t, sat.closedLoop())
-	at, ok = sat.next(7*ms, rng)
+			// The simulator's workload, under the simulator's stream for the
+			// domain, in the simulator's order.
+			rng, src := simulator.NewRand(seed, s.Domain), simulator.NewSource(w)
+			var wantAt, wantExec []time.Duration
+			next, ok := src.Next(5*ms, rng)
+			for ok && next < horizon {
+				wantAt, wantExec = append(wantAt, next), append(wantExec, w.Jobs().DrawExec(rng))
+				next, ok = src.Next(next, rng)
+			}
+			at, exec := guestReleases(s)
+			require.NotEmpty(t, at)
+			assert.Equal(t, wantAt, at, "release instants")
+			assert.Equal(t, wantExec, exec, "execution times")
+			assert.Less(t, slices.Min(exec), slices.Max(exec), "execution times are drawn, not constant")
+
+			// A simulated run of the same tenant releases the same jobs: the
+			// same count, and the same work served before the horizon (alone
+			// on a device that switches for free, it runs them first come,
+			// first served).
+			res, err := simulator.Run(func(d simulator.Device) (scheduler.Policy, error) {
+				return scheduler.NewRoundRobin(ms, d.Costs)
+			}, simulator.Scenario{Horizon: horizon, Devices: []simulator.Device{{Name: "gpu0"}},
+				VCoprocs: []simulator.VCoproc{{Name: s.Domain, Params: scheduler.Params{Weight: 1}, Workload: w, Start: 5 * ms}}}, seed)
+			require.NoError(t, err)
+			v := res.VCoprocs[0]
+			assert.Equal(t, len(at), v.Released)
+			var served, free time.Duration
+			for i := range at {
+				start := max(free, at[i])
+				free = start + exec[i]
+				served += min(free, horizon) - min(start, horizon)
+			}
+			assert.Equal(t, served, v.Service)
+		})
+	}
+
+	// A closed loop releases at the start and at each completion.
+	sat := simulator.NewSource(simulator.Saturating{JobSpec: jobs})
+	assert.True(t, sat.ClosedLoop())
+	at, ok := sat.Next(7*ms, nil)
 	assert.True(t, ok)
-	assert.Equal(t, 7*ms, at, "the next job at the completion")
-
-	rate := func(w GuestWorkload, n int) float64 {
-		r := newReleaser(w)
-		var at time.Duration
-		for i := 0; i < n; i++ {
-			at, _ = r.next(at, rng)
-		}
-		return float64(n) / at.Seconds()
-	}
-	assert.InDelta(t, 200, rate(GuestWorkload{Type: "poisson", Rate: 200}, 20000), 10)
-	onOff := rate(GuestWorkload{Type: "on_off", Rate: 400, OnMeanNS: int64(100 * ms), OffMeanNS: int64(300 * ms)}, 40000)
-	assert.InDelta(t, 100, onOff, 10, "400/s a quarter of the time")
-
-	w := GuestWorkload{ExecNS: int64(4 * ms), ExecMinNS: int64(3 * ms)}
-	lo, hi := time.Duration(math.MaxInt64), time.Duration(0)
-	for i := 0; i < 2000; i++ {
-		e := w.drawExec(rng)
-		lo, hi = min(lo, e), max(hi, e)
-	}
-	assert.GreaterOrEqual(t, lo, 3*ms)
-	assert.LessOrEqual(t, hi, 4*ms)
-	assert.Less(t, lo, 3*ms+50*time.Microsecond)
-	assert.Greater(t, hi, 4*ms-50*time.Microsecond)
+	assert.Equal(t, 7*ms, at)
 }

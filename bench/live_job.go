@@ -37,7 +37,8 @@ import (
 
 // liveMaxElements bounds the saxpy data of one job: 16 Ki floats per vector
 // (64 KiB), 256 data workgroups, 55 µs of device time with the default
-// costs and about 30 µs of daemon CPU.
+// costs and, by estimate (256 × BenchmarkSaxpyDispatch's ~100 ns per data
+// workgroup, not measured for a whole job), about 30 µs of daemon CPU.
 const liveMaxElements = 16 << 10
 
 // liveRingSlots is the request ring a guest asks for; maxJobDispatches is
@@ -67,11 +68,9 @@ type jobPlan struct {
 
 // liveCosts holds what a plan reads from the cost model, checked once.
 type liveCosts struct {
-	m          gpusim.CostModel
-	dataGroup  uint64 // one saxpy workgroup with 64 elements
-	fence      uint64 // FENCE, issue included
-	fillIssue  uint64
-	maxFillSum uint64 // the largest remainder a FILL takes up: one launch
+	m         gpusim.CostModel
+	dataGroup uint64 // one saxpy workgroup with 64 elements
+	fence     uint64 // FENCE, issue included
 }
 
 func newLiveCosts(m gpusim.CostModel) (liveCosts, error) {
@@ -86,11 +85,9 @@ func newLiveCosts(m gpusim.CostModel) (liveCosts, error) {
 	}
 	const wg = spec.RefGPUWorkgroupSize
 	return liveCosts{
-		m:          m,
-		dataGroup:  m.LaunchCycles + ceilDiv(12*wg, m.BytesPerCycle) + ceilDiv(2*wg, m.FlopsPerCycle),
-		fence:      m.IssueCycles + ceilDiv(8, m.BytesPerCycle),
-		fillIssue:  m.IssueCycles,
-		maxFillSum: m.LaunchCycles,
+		m:         m,
+		dataGroup: m.LaunchCycles + ceilDiv(12*wg, m.BytesPerCycle) + ceilDiv(2*wg, m.FlopsPerCycle),
+		fence:     m.IssueCycles + ceilDiv(8, m.BytesPerCycle),
 	}, nil
 }
 
@@ -130,7 +127,7 @@ func (c liveCosts) dispatch(elements uint64) uint64 {
 // minimum is the cheapest job with the given data: one DISPATCH, an empty
 // FILL and the FENCE.
 func (c liveCosts) minimum(elements uint64) uint64 {
-	return c.dispatch(elements) + c.fillIssue + c.fence
+	return c.dispatch(elements) + c.m.IssueCycles + c.fence
 }
 
 // elementsFor is the largest data, a multiple of the workgroup size and at
@@ -153,7 +150,7 @@ func (c liveCosts) plan(exec time.Duration, elements uint64) (jobPlan, error) {
 		return jobPlan{}, fmt.Errorf("bench: %d saxpy elements: want a positive multiple of %d", elements, wg)
 	}
 	target := c.cycles(exec)
-	fixed := c.fillIssue + c.fence
+	fixed := c.m.IssueCycles + c.fence // the FILL's issue and the FENCE
 	if target < c.minimum(elements) {
 		return jobPlan{}, fmt.Errorf("bench: a job of %v cannot carry %d saxpy elements: that alone takes %v", exec, elements, c.duration(c.minimum(elements)))
 	}
@@ -191,8 +188,9 @@ func (c liveCosts) cycleCount(p jobPlan) uint64 {
 	for _, g := range p.Groups {
 		total += c.dispatch(p.Elements) + (g-data)*c.m.LaunchCycles
 	}
-	return total + c.fillIssue + ceilDiv(4*p.FillWords, c.m.BytesPerCycle) + c.fence
+	return total + c.m.IssueCycles + ceilDiv(4*p.FillWords, c.m.BytesPerCycle) + c.fence
 }
 
-// maxFillWords bounds any plan's FILL, for sizing the guest's buffers.
-func (c liveCosts) maxFillWords() uint64 { return c.maxFillSum * c.m.BytesPerCycle / 4 }
+// maxFillWords bounds any plan's FILL, for sizing the guest's buffers: the
+// largest remainder a FILL takes up is less than one launch (plan).
+func (c liveCosts) maxFillWords() uint64 { return c.m.LaunchCycles * c.m.BytesPerCycle / 4 }

@@ -48,12 +48,17 @@ func (ls *liveSetup) measure(p Policy, out *liveOutcome) PolicyRun {
 		dev := deviceOf(sim, v)
 		di := slices.IndexFunc(sim.Devices, func(d simulator.Device) bool { return d.Name == dev })
 		vr := simulator.VCoprocResult{Name: v.Name, Device: dev, Weight: max(v.Params.Weight, 1), AdmitErr: out.refused[i]}
-		if vr.AdmitErr != nil || out.results[i] == nil {
+		if vr.AdmitErr != nil {
 			res.VCoprocs = append(res.VCoprocs, vr)
 			continue
 		}
+		// An admitted domain without a guest (it starts past the horizon)
+		// released nothing, and counts in the device's fairness with its
+		// zero service, as in sim mode.
 		vr.Service = serviceBetween(first.stats, last.stats, v.Name, dev)
-		ls.countJobs(&vr, v, out.results[i])
+		if r := out.results[i]; r != nil {
+			ls.countJobs(&vr, v, r)
+		}
 		if window > 0 {
 			vr.Share = float64(vr.Service) / float64(window)
 		}
@@ -111,23 +116,7 @@ func (ls *liveSetup) countJobs(vr *simulator.VCoprocResult, v simulator.VCoproc,
 			vr.MaxLateness = max(vr.MaxLateness, resp-deadline)
 		}
 	}
-	vr.Response = latencyOf(samples)
-}
-
-// latencyOf summarises samples as the simulator does: exact, nearest rank.
-func latencyOf(samples []time.Duration) simulator.Latency {
-	slices.Sort(samples)
-	l := simulator.Latency{Count: len(samples), Samples: samples}
-	if len(samples) == 0 {
-		return l
-	}
-	var sum float64
-	for _, s := range samples {
-		sum += float64(s)
-	}
-	l.Min, l.Max, l.Mean = samples[0], samples[len(samples)-1], time.Duration(sum/float64(len(samples)))
-	l.P50, l.P90, l.P99, l.P999 = l.Percentile(0.5), l.Percentile(0.9), l.Percentile(0.99), l.Percentile(0.999)
-	return l
+	vr.Response = simulator.Summarise(samples)
 }
 
 func deviceStats(st api.Stats, name string) api.DeviceStats {
@@ -279,5 +268,5 @@ func submitLag(r *GuestResult) simulator.Latency {
 			lag = append(lag, time.Duration(sub-r.ReleaseNS[k]))
 		}
 	}
-	return latencyOf(lag)
+	return simulator.Summarise(lag)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,14 +45,13 @@ type liveSetup struct {
 // snapshot is the daemon's accounting at one instant of a run.
 type snapshot struct {
 	nominal time.Duration // the instant it was meant for
-	at      time.Duration // when it was read, from the run's start on CLOCK_MONOTONIC
 	stats   api.Stats
 }
 
 // liveOutcome is what one run recorded, before it becomes metrics.
 type liveOutcome struct {
 	refused   []error        // per vcoproc, in the scenario's order: the admission's refusal
-	results   []*GuestResult // per vcoproc: nil when refused
+	results   []*GuestResult // per vcoproc: nil when refused or when it has no job to run (releasesInTime)
 	snapshots []snapshot     // at 0, at each domain's start and stop, at the horizon
 	// traces are the devices' switches, read after the timeline window;
 	// traceUntil is where they end, offset maps the daemon's clock onto
@@ -70,7 +70,7 @@ func (ls *liveSetup) run(ctx context.Context, policy string) (out *liveOutcome, 
 		return nil, fmt.Errorf("bench: live run directory: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	cfg, _, err := liveConfig(ls.sc, ls.sim, policy, dir)
+	cfg, err := liveConfig(ls.sc, ls.sim, policy, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -113,12 +113,18 @@ func (ls *liveSetup) run(ctx context.Context, policy string) (out *liveOutcome, 
 	}()
 	for i, v := range ls.sim.VCoprocs {
 		if err := client.createDomain(ctx, domainRequest(ls.sim, v)); err != nil {
-			var ae *APIError
-			if errors.As(err, &ae) && ae.Status == 400 {
-				out.refused[i] = errors.New(ae.Message)
+			// Only an admission refusal (409) is the policy's answer, which
+			// the report shows as sim mode does; any other failure is the
+			// run's.
+			var se *api.StatusError
+			if errors.As(err, &se) && se.Status == http.StatusConflict {
+				out.refused[i] = errors.New(se.Message)
 				continue
 			}
 			return nil, fmt.Errorf("bench: creating domain %q: %w", v.Name, err)
+		}
+		if !ls.releasesInTime(v) {
+			continue // admitted, as in sim mode, but it has no job to run
 		}
 		s, err := ls.guestSpec(v, filepath.Join(cfg.RuntimeDir, "pv", v.Name+".sock"))
 		if err != nil {
@@ -153,6 +159,18 @@ func (ls *liveSetup) run(ctx context.Context, policy string) (out *liveOutcome, 
 		out.results[guestOf[k]] = &res
 	}
 	return out, nil
+}
+
+// timeline is the window of the timeline picture: the scenario's, within
+// the horizon.
+func (ls *liveSetup) timeline() time.Duration { return min(ls.sc.Timeline, ls.horizon) }
+
+// releasesInTime reports whether v releases a job within the horizon: as
+// in sim mode, a domain that starts at or past the horizon, or does not
+// start before its stop, is admitted but runs nothing (no guest, an empty
+// result), where a stop past the horizon is read as none.
+func (ls *liveSetup) releasesInTime(v simulator.VCoproc) bool {
+	return v.Start < ls.horizon && (v.Stop == 0 || v.Start < v.Stop)
 }
 
 // guestSpec is vcoproc v's guest.
@@ -206,7 +224,7 @@ func (ls *liveSetup) observe(ctx context.Context, client *controlClient, t0 int6
 	instants = slices.Compact(instants)
 	traceAt := time.Duration(-1)
 	if ls.trace {
-		traceAt = min(ls.sc.Timeline, ls.horizon)
+		traceAt = ls.timeline()
 	}
 	for _, at := range instants {
 		if at > ls.horizon {
@@ -225,7 +243,7 @@ func (ls *liveSetup) observe(ctx context.Context, client *controlClient, t0 int6
 		if err != nil {
 			return err
 		}
-		out.snapshots = append(out.snapshots, snapshot{nominal: at, at: time.Duration(st.MonotonicNs - t0), stats: st})
+		out.snapshots = append(out.snapshots, snapshot{nominal: at, stats: st})
 		out.offset = time.Duration(st.MonotonicNs-st.UptimeNs) - time.Duration(t0)
 	}
 	if traceAt >= 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,9 +162,8 @@ func TestLiveConfigBuildsEveryPolicyTheDaemonRuns(t *testing.T) {
 			continue
 		}
 		require.NoError(t, err, name)
-		cfg, data, err := liveConfig(sc, sim, name, t.TempDir())
+		cfg, err := liveConfig(sc, sim, name, t.TempDir())
 		require.NoError(t, err, name)
-		assert.Contains(t, string(data), "policy "+name)
 		require.Len(t, cfg.Devices, 1)
 		assert.Equal(t, pc, cfg.Devices[0].Policy, name)
 		assert.Equal(t, "refgpu", cfg.Devices[0].Backend)
@@ -209,4 +209,38 @@ func mustParse(t *testing.T, yaml string) *Scenario {
 	sc, err := Parse([]byte(yaml), "test.yaml")
 	require.NoError(t, err)
 	return sc
+}
+
+// TestLiveDomainStartingPastTheHorizon: a domain that starts after the live
+// horizon (shorter than the scenario's) is admitted but runs no guest and
+// has an empty row, as in sim mode, instead of failing the run.
+func TestLiveDomainStartingPastTheHorizon(t *testing.T) {
+	sc := mustParse(t, minimal+"  - name: late\n    start: 5s\n    workload: {type: saturating, exec: 1ms}\nhorizon: 10s\n")
+	rep, err := Live(context.Background(), sc, LiveOptions{Policies: []string{"wfair"}, Horizon: 300 * time.Millisecond, NoTrace: true})
+	require.NoError(t, err)
+	require.Len(t, rep.Runs, 1)
+	run := rep.Runs[0]
+	require.Empty(t, run.Error)
+	assert.Positive(t, run.Domain("a").Completed)
+	late := run.Domain("late")
+	require.NotNil(t, late)
+	assert.Empty(t, late.Refused, "admitted, as in sim mode")
+	assert.Zero(t, late.Released)
+	assert.Zero(t, late.ServiceNS)
+}
+
+// TestLiveNotesFixedSharesQuantum: the daemon builds fixed-share from the
+// frame alone (its quantum is the frame's tenth), so the report says so
+// when the scenario's quantum differs, and only when fixed-share runs.
+func TestLiveNotesFixedSharesQuantum(t *testing.T) {
+	sc := mustParse(t, minimal+"options: {quantum: 2ms, frame: 50ms}\n")
+	pc, err := livePolicy("fixed-share", sc, "gpu0")
+	require.NoError(t, err)
+	assert.Equal(t, daemon.PolicyConfig{Name: "fixed-share", Slice: daemon.Duration(50 * time.Millisecond)}, pc)
+	ls, runnable, _, err := newLiveSetup(sc, LiveOptions{Policies: []string{"wfair", "fixed-share"}, Guest: []string{"unused"}})
+	require.NoError(t, err)
+	const want = "fixed-share runs with a quantum of 5ms (the frame's tenth) for the unreserved part of the frame, where sim mode uses the scenario's quantum, 2ms"
+	assert.Contains(t, strings.Join(ls.notes(runnable), "\n"), want)
+	assert.NotContains(t, strings.Join(ls.notes(runnable[:1]), "\n"), "fixed-share", "no note when fixed-share does not run")
+	assert.Empty(t, fixedShareNote(PolicyOptions{Quantum: 5 * time.Millisecond, Frame: 50 * time.Millisecond}), "no note when they agree")
 }

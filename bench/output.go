@@ -182,12 +182,12 @@ func (r *Report) tables(detail bool) []*table {
 		sh := &table{title: "Sharing overhead (jobs/s of every domain on the device / jobs/s of one domain alone on it, same invocation)",
 			header: []string{"policy", "", "device", "domains", "jobs/s", "alone jobs/s", "ratio"}}
 		for _, f := range r.Sharing {
-			origin := "ours"
-			if run := r.Run(f.Policy); run != nil && run.Origin == Anchor {
-				origin = "replica"
+			run := PolicyRun{Policy: f.Policy} // every figure is a run's; "ours" if not found
+			if p := r.Run(f.Policy); p != nil {
+				run = *p
 			}
-			sh.add(f.Policy, origin, f.Device, strconv.Itoa(f.Domains), strconv.FormatFloat(f.Throughput, 'f', 1, 64),
-				strconv.FormatFloat(f.Exclusive, 'f', 1, 64), ratio(f.Ratio))
+			sh.add(append(policyCell(run), f.Device, strconv.Itoa(f.Domains), strconv.FormatFloat(f.Throughput, 'f', 1, 64),
+				strconv.FormatFloat(f.Exclusive, 'f', 1, 64), ratio(f.Ratio))...)
 		}
 		out = append(out, sh)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/coprocd/coprocd/daemon/api"
 	"github.com/coprocd/coprocd/internal/monotonic"
 	"github.com/coprocd/coprocd/mediator"
+	"github.com/coprocd/coprocd/scheduler"
 )
 
 // handler builds the control API's routes (see package api).
@@ -309,7 +310,7 @@ func (d *Daemon) postDomain(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.createDomain(spec, "api"); err != nil {
-		writeError(w, http.StatusBadRequest, err)
+		writeError(w, refusalStatus(err), err)
 		return
 	}
 	if err := d.saveState(); err != nil {
@@ -319,6 +320,22 @@ func (d *Daemon) postDomain(w http.ResponseWriter, r *http.Request) {
 	}
 	d.log.Info("domain created through the control API", "domain", spec.Name)
 	writeJSON(w, http.StatusCreated, d.apiDomain(spec.Name))
+}
+
+// refusalStatus is the status of a domain or vcoproc the daemon did not
+// create: 409 Conflict when the device's policy refused to admit a vcoproc
+// (its guarantee cannot be kept beside the admitted ones', or its
+// parameters do not fit the policy the device runs now: both answers
+// depend on the device's state, not on the request alone, so a client
+// such as the benchmark can tell a refusal from a malformed request); 400
+// for anything else wrong with the request.
+func refusalStatus(err error) int {
+	var admission *scheduler.AdmissionError
+	var param *scheduler.ParamError
+	if errors.As(err, &admission) || errors.As(err, &param) {
+		return http.StatusConflict
+	}
+	return http.StatusBadRequest
 }
 
 func (d *Daemon) deleteDomain(w http.ResponseWriter, r *http.Request) {
@@ -359,7 +376,7 @@ func (d *Daemon) postVCoproc(w http.ResponseWriter, r *http.Request) {
 	}
 	v := specOf(req)
 	if err := d.attach(name, v); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("domain %q: %w", name, err))
+		writeError(w, refusalStatus(err), fmt.Errorf("domain %q: %w", name, err))
 		return
 	}
 	if v.VFIOUser {

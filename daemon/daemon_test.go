@@ -296,7 +296,7 @@ func TestRealTimePolicyAndReservations(t *testing.T) {
 	greedy := api.DomainRequest{Name: "greedy", VCoprocs: []api.VCoprocRequest{{Device: "gpu0", Weight: 1,
 		BudgetNs: int64(15 * time.Millisecond), PeriodNs: int64(16 * time.Millisecond)}}}
 	code, body = r.call("POST", "/v1/domains", greedy, nil)
-	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, http.StatusConflict, code, "an admission refusal")
 	assert.Contains(t, body, "utilization")
 	assert.Contains(t, body, "on gpu0")
 

@@ -3,9 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"net"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -243,16 +240,8 @@ func median(v []float64) float64 {
 func dspDomainInfo(tb testing.TB, sock, name string) api.Domain {
 	tb.Helper()
 	control := filepath.Join(filepath.Dir(filepath.Dir(sock)), DefaultSocketName)
-	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", control)
-	}}}
-	defer c.CloseIdleConnections()
-	resp, err := c.Get("http://coprocd/v1/domains")
-	require.NoError(tb, err)
-	defer resp.Body.Close()
-	require.Equal(tb, http.StatusOK, resp.StatusCode)
 	var domains []api.Domain
-	require.NoError(tb, json.NewDecoder(resp.Body).Decode(&domains))
+	require.NoError(tb, api.NewClient(control).Do(context.Background(), "GET", "/v1/domains", nil, &domains))
 	for _, d := range domains {
 		if d.Name == name {
 			return d

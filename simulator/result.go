@@ -93,7 +93,11 @@ func (l Latency) Percentile(p float64) time.Duration {
 	return l.Samples[min(max(rank, 1), n)-1]
 }
 
-func summarise(samples []time.Duration) Latency {
+// Summarise sorts samples in place and summarises them: exact mean and
+// extremes, nearest-rank percentiles. It is exported so that a harness
+// measuring outside the simulator (bench's live mode) reports its latencies
+// with the same arithmetic.
+func Summarise(samples []time.Duration) Latency {
 	l := Latency{Count: len(samples), Samples: samples}
 	if len(samples) == 0 {
 		return l
@@ -328,7 +332,7 @@ func (s *sim) result(sc Scenario, seed uint64) *Result {
 			Completed:   v.finished,
 			Pending:     v.queue.len(),
 			MaxLateness: v.maxLateness,
-			Response:    summarise(v.responses),
+			Response:    Summarise(v.responses),
 			Share:       v.service.Seconds() / span,
 			PerWeight:   v.service.Seconds() / float64(v.weight),
 		}

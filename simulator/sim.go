@@ -24,6 +24,14 @@ func stream(name string) uint64 {
 	return h.Sum64()
 }
 
+// NewRand returns the random stream the vcoproc with the given name draws
+// its releases and execution times from under seed. A harness replaying a
+// workload outside the simulator (bench's live guests) uses it with
+// NewSource and JobSpec.DrawExec to see the arrivals a simulated run sees.
+func NewRand(seed uint64, name string) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, stream(name)))
+}
+
 // Run simulates the scenario from 0 to its horizon under policies built by
 // newPolicy, one per device, with every random draw derived from seed. The
 // same (policy, scenario, seed) gives the same Result, trace included, on
@@ -67,7 +75,7 @@ func Run(newPolicy PolicyFactory, sc Scenario, seed uint64) (*Result, error) {
 			spec:   spec,
 			seg:    seg,
 			src:    v.Workload.newSource(),
-			rng:    rand.New(rand.NewPCG(seed, stream(v.Name))),
+			rng:    NewRand(seed, v.Name),
 			weight: max(v.Params.Weight, 1),
 		}
 		s.vcs = append(s.vcs, vs)
@@ -247,7 +255,7 @@ func (s *sim) release(v *vcState) {
 
 // addJob releases one job of v now.
 func (s *sim) addJob(v *vcState) {
-	exec := v.spec.drawExec(v.rng)
+	exec := v.spec.DrawExec(v.rng)
 	j := job{release: s.now, size: exec, rem: exec}
 	if v.spec.Deadline > 0 {
 		j.deadline, j.hasDeadline = s.now+v.spec.Deadline, true

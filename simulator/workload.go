@@ -28,6 +28,28 @@ type source interface {
 	closedLoop() bool
 }
 
+// Source is a workload's release process, for a harness that replays a
+// workload outside the simulator (bench's live guests): asked with the
+// vcoproc's NewRand stream in the simulator's order (the first release
+// from the start, then, open loop, the next after each release, drawing
+// the job's DrawExec before it; closed loop, the next at each
+// completion), it yields the simulator's own arrivals.
+type Source struct{ src source }
+
+// NewSource returns a fresh release process of w.
+func NewSource(w Workload) *Source { return &Source{src: w.newSource()} }
+
+// Next returns the release after the previous release (open loop) or the
+// completion (closed loop), or the first one given the workload's start;
+// ok is false when no job follows.
+func (s *Source) Next(after time.Duration, rng *rand.Rand) (at time.Duration, ok bool) {
+	return s.src.next(after, rng)
+}
+
+// ClosedLoop reports whether the next release follows a completion rather
+// than the previous release.
+func (s *Source) ClosedLoop() bool { return s.src.closedLoop() }
+
 // JobSpec describes the jobs a workload releases.
 type JobSpec struct {
 	// Exec is a job's execution time on the device, switch excluded; the
@@ -62,8 +84,9 @@ func (j JobSpec) validate() error {
 	return nil
 }
 
-// drawExec returns one job's execution time.
-func (j JobSpec) drawExec(rng *rand.Rand) time.Duration {
+// DrawExec returns one job's execution time: Exec, or uniform in
+// [ExecMin, Exec], drawn from rng.
+func (j JobSpec) DrawExec(rng *rand.Rand) time.Duration {
 	if j.ExecMin == 0 || j.ExecMin == j.Exec {
 		return j.Exec
 	}

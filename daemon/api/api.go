@@ -18,7 +18,10 @@
 //	GET    /metrics                            Prometheus text format
 //
 // Errors come back with a 4xx or 5xx status and an Error body whose message
-// is the daemon's, unchanged.
+// is the daemon's, unchanged. Creating a domain or a vcoproc answers 409
+// Conflict when the device's policy refuses to admit a vcoproc (its
+// guarantee cannot be kept, or its parameters do not fit the policy the
+// device runs), 400 when the request itself is wrong.
 package api
 
 // Error is the body of every failed request.
