@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/coprocd/coprocd/internal/testutil"
 )
 
 func runCommand(t *testing.T, args ...string) (string, string, error) {
@@ -105,7 +106,7 @@ func TestListCommand(t *testing.T) {
 // has passed with runs outstanding, and never for a shoot-out that is
 // already done.
 func TestProgressBarAppearsOnlyForLongRuns(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	p := startProgress(&buf, 0, 3, "automotive")
 	require.Eventually(t, func() bool {
 		p.mu.Lock()
@@ -118,26 +119,9 @@ func TestProgressBarAppearsOnlyForLongRuns(t *testing.T) {
 	p.finish()
 	assert.Contains(t, buf.String(), "automotive")
 
-	var quiet syncBuffer
+	var quiet testutil.SyncBuffer
 	q := startProgress(&quiet, time.Hour, 1, "cloud")
 	q.done("wfair")
 	q.finish()
 	assert.Empty(t, quiet.String())
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

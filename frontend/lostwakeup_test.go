@@ -1,7 +1,6 @@
 package frontend_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,28 +18,11 @@ import (
 
 	"github.com/coprocd/coprocd/frontend"
 	"github.com/coprocd/coprocd/frontend/pvwire"
+	"github.com/coprocd/coprocd/internal/testutil"
 	"github.com/coprocd/coprocd/pvhost"
 	"github.com/coprocd/coprocd/pvhost/pvtest"
 	"github.com/coprocd/coprocd/spec"
 )
-
-// syncBuffer collects the host's log for a failure message.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // notifyMode is how the two sides wait: polling first or sleeping at once.
 type notifyMode struct {
@@ -86,7 +68,7 @@ func TestNoLostWakeups(t *testing.T) {
 }
 
 func stressNotifications(t *testing.T, mode notifyMode, callers, calls int) {
-	hostLog := &syncBuffer{}
+	hostLog := &testutil.SyncBuffer{}
 	h := pvtest.NewHost(t, pvtest.Options{Server: func(cfg *pvhost.Config) {
 		cfg.PollWindow = mode.hostPoll
 		cfg.Logger = slog.New(slog.NewTextHandler(hostLog, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -1,9 +1,7 @@
 package pvhost_test
 
 import (
-	"bytes"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,27 +10,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coprocd/coprocd/frontend/pvwire"
+	"github.com/coprocd/coprocd/internal/testutil"
 	"github.com/coprocd/coprocd/pvhost"
 	"github.com/coprocd/coprocd/pvhost/pvtest"
 	"github.com/coprocd/coprocd/spec"
 )
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestLostDoorbellIsCountedAndDescribed: a guest that breaks the
 // event-index rule (publishes a request past the event index of a sleeping
@@ -40,7 +22,7 @@ func (l *lockedLog) String() string {
 // and the loss is counted and logged with the rings' state: the detector
 // that TestNoLostWakeups (package frontend) relies on does see a loss.
 func TestLostDoorbellIsCountedAndDescribed(t *testing.T) {
-	log := &lockedLog{}
+	log := &testutil.SyncBuffer{}
 	h := pvtest.NewHost(t, pvtest.Options{Server: func(c *pvhost.Config) {
 		c.PollWindow = -1 // sleep as soon as there is no work
 		c.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelWarn}))
