@@ -12,6 +12,7 @@ import (
 
 	"github.com/coprocd/coprocd/daemon/api"
 	"github.com/coprocd/coprocd/frontend"
+	"github.com/coprocd/coprocd/internal/dspref"
 )
 
 // BenchmarkDSPCallThroughDaemon times a DSP remote call as a guest makes
@@ -86,12 +87,12 @@ func BenchmarkDSPCallThroughDaemon(b *testing.B) {
 	g := dialDSPGuest(b, sock, frontend.Options{})
 	bare := newBareDSP(b)
 	calls := []*dspCall{
-		g.fftCall(dspSamples(1, 2*4096), false),
-		g.firCall(dspSamples(2, 1024), dspSamples(3, 240)),
-		g.firCall(dspSamples(2, 1024), dspSamples(3, 432)),
-		g.mixCall([]float32{0.5, 0.5}, dspSamples(4, 2*48)),
-		g.firCall(dspSamples(2, 1024), dspSamples(5, 2400)),
-		g.firCall(dspSamples(2, 1024), dspSamples(6, 4800)),
+		g.fftCall(dspref.Samples(1, 2*4096), false),
+		g.firCall(dspref.Samples(2, 1024), dspref.Samples(3, 240)),
+		g.firCall(dspref.Samples(2, 1024), dspref.Samples(3, 432)),
+		g.mixCall([]float32{0.5, 0.5}, dspref.Samples(4, 2*48)),
+		g.firCall(dspref.Samples(2, 1024), dspref.Samples(5, 2400)),
+		g.firCall(dspref.Samples(2, 1024), dspref.Samples(6, 4800)),
 	}
 	for _, c := range calls {
 		job := bare.load(g, c)
@@ -107,7 +108,7 @@ func BenchmarkDSPCallThroughDaemon(b *testing.B) {
 		hg = tryDialDSPGuest(b, sock, frontend.Options{HybridWait: true})
 	}
 	hbare := newBareDSP(b)
-	hc := hg.firCall(dspSamples(2, 1024), dspSamples(5, 2400))
+	hc := hg.firCall(dspref.Samples(2, 1024), dspref.Samples(5, 2400))
 	hc.name += "-hybrid"
 	hjob := hbare.load(hg, hc)
 	b.Run(hc.name, func(b *testing.B) {
@@ -123,8 +124,8 @@ func BenchmarkDSPCallThroughDaemon(b *testing.B) {
 	pg := dialDSPGuest(b, filepath.Join(filepath.Dir(sock), "audio-rt.sock"), frontend.Options{})
 	pbare := newBareDSP(b)
 	for _, pc := range []*dspCall{
-		pg.firCall(dspSamples(2, 1024), dspSamples(3, 240)),
-		pg.firCall(dspSamples(2, 1024), dspSamples(5, 2400)),
+		pg.firCall(dspref.Samples(2, 1024), dspref.Samples(3, 240)),
+		pg.firCall(dspref.Samples(2, 1024), dspref.Samples(5, 2400)),
 	} {
 		pc.name += "-predictive"
 		pjob := pbare.load(pg, pc)
@@ -141,7 +142,7 @@ func BenchmarkDSPCallThroughDaemon(b *testing.B) {
 func benchDSPCall(b *testing.B, g *dspGuest, bare *bareDSP, c *dspCall, job *bareJob) {
 	ctx := context.Background()
 	want := make([]byte, c.outLen)
-	putFloats(want, c.service())
+	dspref.PutFloats(want, c.service())
 	check := func() {
 		if !bytes.Equal(c.out.Bytes[:c.outLen], want) {
 			b.Fatalf("%s through the daemon: the result differs from the service function's", c.name)

@@ -5,13 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	dspsim "github.com/coprocd/coprocd/backends/dsp/sim"
 	"github.com/coprocd/coprocd/frontend"
+	"github.com/coprocd/coprocd/internal/dspref"
 	"github.com/coprocd/coprocd/spec"
 )
 
@@ -77,7 +77,7 @@ func (g *dspGuest) floats(v []float32, perm uint8) *frontend.Buffer {
 	g.tb.Helper()
 	b, err := g.conn.Alloc(context.Background(), 4*uint64(len(v)), perm)
 	require.NoError(g.tb, err)
-	putFloats(b.Bytes, v)
+	dspref.PutFloats(b.Bytes, v)
 	return b
 }
 
@@ -147,28 +147,4 @@ func (g *dspGuest) roundTrip(ctx context.Context, c *dspCall) error {
 }
 
 // result is the call's out buffer as the guest sees it.
-func (c *dspCall) result() []float32 { return getFloats(c.out.Bytes[:c.outLen]) }
-
-func putFloats(b []byte, v []float32) {
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-	}
-}
-
-func getFloats(b []byte) []float32 {
-	v := make([]float32, len(b)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return v
-}
-
-// dspSamples is n deterministic samples in [-1, 1).
-func dspSamples(seed uint64, n int) []float32 {
-	v := make([]float32, n)
-	for i := range v {
-		seed = seed*6364136223846793005 + 1442695040888963407
-		v[i] = float32(seed>>40)/float32(1<<23) - 1
-	}
-	return v
-}
+func (c *dspCall) result() []float32 { return dspref.GetFloats(c.out.Bytes[:c.outLen]) }

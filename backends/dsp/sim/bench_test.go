@@ -6,6 +6,7 @@ import (
 
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/internal/benchref"
+	"github.com/coprocd/coprocd/internal/dspref"
 	"github.com/coprocd/coprocd/mediator"
 	"github.com/coprocd/coprocd/spec"
 )
@@ -27,7 +28,7 @@ func BenchmarkCallRoundTrip(b *testing.B) {
 		const n = 4096
 		r := newRig(b, Config{}, time.Millisecond)
 		g := r.guest("bench", 0)
-		x := randFloats(1, 2*n)
+		x := dspref.Samples(1, 2*n)
 		words, _ := g.fftCall(x, false)
 		y := make([]float32, 2*n)
 		b.SetBytes(16 * n)
@@ -41,7 +42,7 @@ func BenchmarkCallRoundTrip(b *testing.B) {
 		const taps, samples = 1024, 240
 		r := newRig(b, Config{}, time.Millisecond)
 		g := r.guest("bench", 0)
-		h, x := randFloats(1, taps), randFloats(2, samples)
+		h, x := dspref.Samples(1, taps), dspref.Samples(2, samples)
 		words, _ := g.firCall(h, x)
 		y := make([]float32, samples)
 		b.SetBytes(8 * samples)
@@ -55,7 +56,7 @@ func BenchmarkCallRoundTrip(b *testing.B) {
 		const channels, frames = 2, 48
 		r := newRig(b, Config{}, time.Millisecond)
 		g := r.guest("bench", 0)
-		gains, x := []float32{0.5, 0.5}, randFloats(3, channels*frames)
+		gains, x := []float32{0.5, 0.5}, dspref.Samples(3, channels*frames)
 		words, _ := g.mixCall(gains, x)
 		y := make([]float32, frames)
 		b.SetBytes(4 * channels * frames)
@@ -117,7 +118,7 @@ func BenchmarkCallDirect(b *testing.B) {
 		b.Fatal(err)
 	}
 	s := newDirect(b, d, "bench")
-	x := randFloats(1, 2*n)
+	x := dspref.Samples(1, 2*n)
 	xa, ya := s.floats(x), s.floats(make([]float32, 2*n))
 	job := &coproc.Job{Commands: []spec.Command{shadowCall(spec.DSPServiceFFT, xa, 8*n, ya, 8*n, n, 0)}}
 	s.on()

@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coprocd/coprocd/coproc"
+	"github.com/coprocd/coprocd/internal/dspref"
 	"github.com/coprocd/coprocd/iommu"
 	"github.com/coprocd/coprocd/spec"
 )
@@ -32,7 +33,7 @@ func newDirect(t testing.TB, d *DSP, name string) *direct {
 func (s *direct) floats(v []float32) uint64 {
 	pages := max((4*uint64(len(v))+iommu.PageSize-1)/iommu.PageSize, 1)
 	mem := make([]byte, pages*iommu.PageSize)
-	putFloats(mem, v)
+	dspref.PutFloats(mem, v)
 	iova := s.next
 	require.NoError(s.t, s.io.Map(iova, mem, iommu.ReadWrite))
 	s.next += uint64(len(mem)) + iommu.PageSize
@@ -113,7 +114,7 @@ func TestRunNeverSplitsACall(t *testing.T) {
 	d, err := New(Config{})
 	require.NoError(t, err)
 	s := newDirect(t, d, "a")
-	h, x := randFloats(1, 16), randFloats(2, 1024)
+	h, x := dspref.Samples(1, 16), dspref.Samples(2, 1024)
 	xa, ha, ya := s.floats(x), s.floats(h), s.floats(make([]float32, 1024))
 	c := shadowCall(spec.DSPServiceFIR, xa, 4096, ya, 4096, 16, 1024, ha)
 	require.NoError(t, d.Enqueue(s.ctx, &coproc.Job{ID: 1, Commands: []spec.Command{c, c}}))
@@ -137,7 +138,7 @@ func TestRunNeverSplitsACall(t *testing.T) {
 	assert.Equal(t, coproc.EventJobDone, res.Events[0].Kind)
 	out := make([]byte, 4096)
 	require.NoError(t, s.io.Read(ya, out))
-	assert.Equal(t, naiveFIR(h, x), getFloats(out))
+	assert.Equal(t, dspref.FIR(h, x), dspref.GetFloats(out))
 }
 
 func TestEnqueueAdmission(t *testing.T) {

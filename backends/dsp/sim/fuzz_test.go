@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/coprocd/coprocd/coproc"
+	"github.com/coprocd/coprocd/internal/dspref"
 	"github.com/coprocd/coprocd/iommu"
 	"github.com/coprocd/coprocd/spec"
 )
@@ -21,8 +22,8 @@ func FuzzSubmit(f *testing.F) {
 	f.Add(words(spec.Encode(nil, spec.OpDSPStoreReg, spec.RegDSPMbox0, 0x10_3000)))
 	f.Add(words(spec.Encode(nil, spec.OpDSPSetClock, 1)))
 	f.Add([]byte{1, 2, 3})
-	h, x := randFloats(1, 8), randFloats(2, 64)
-	want := naiveFIR(h, x)
+	h, x := dspref.Samples(1, 8), dspref.Samples(2, 64)
+	want := dspref.FIR(h, x)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		r := newRig(t, Config{MaxQueuedJobs: 4}, 5*time.Microsecond)
 		victim := r.guest("victim", 0)
@@ -53,7 +54,7 @@ func FuzzSubmit(f *testing.F) {
 		if err := r.dev.RunUntilIdle(r.clk, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		got := getFloats(out)
+		got := dspref.GetFloats(out)
 		for i := range want {
 			if got[i] != want[i] {
 				t.Fatalf("victim's output %d is %v, want %v", i, got[i], want[i])

@@ -2,13 +2,13 @@ package sim
 
 import (
 	"encoding/binary"
-	"math"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/coprocd/coprocd/clock"
+	"github.com/coprocd/coprocd/internal/dspref"
 	"github.com/coprocd/coprocd/iommu"
 	"github.com/coprocd/coprocd/mediator"
 	"github.com/coprocd/coprocd/scheduler"
@@ -79,7 +79,7 @@ func (g *guest) alloc(size uint64, perm iommu.Perm) (uint64, []byte) {
 
 func (g *guest) floats(v []float32) (uint64, []byte) {
 	iova, mem := g.alloc(4*uint64(len(v)), iommu.ReadWrite)
-	putFloats(mem, v)
+	dspref.PutFloats(mem, v)
 	return iova, mem
 }
 
@@ -149,20 +149,6 @@ func eventsOf(evs []mediator.Event, k mediator.EventKind) []mediator.Event {
 	return out
 }
 
-func putFloats(b []byte, v []float32) {
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-	}
-}
-
-func getFloats(b []byte) []float32 {
-	v := make([]float32, len(b)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return v
-}
-
 func allZero(b []byte) bool {
 	for _, c := range b {
 		if c != 0 {
@@ -170,87 +156,4 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
-}
-
-// lcg is a tiny deterministic generator of test data.
-type lcg uint64
-
-func (r *lcg) float() float32 {
-	*r = *r*6364136223846793005 + 1442695040888963407
-	return float32(uint64(*r)>>40) / float32(1<<24)
-}
-
-func randFloats(seed uint64, n int) []float32 {
-	r := lcg(seed)
-	v := make([]float32, n)
-	for i := range v {
-		v[i] = r.float()*2 - 1
-	}
-	return v
-}
-
-// Naive references, written from the definitions in spec/refdsp.go and
-// independent of the DSP's implementations.
-
-func naiveFIR(h, x []float32) []float32 {
-	y := make([]float32, len(x))
-	for n := range x {
-		var acc float32
-		for k := 0; k < len(h) && k <= n; k++ {
-			acc += float32(h[k] * x[n-k])
-		}
-		y[n] = acc
-	}
-	return y
-}
-
-// naiveDFT computes the DFT of interleaved complex samples in float64.
-func naiveDFT(x []float32, inverse bool) []float64 {
-	n := len(x) / 2
-	out := make([]float64, 2*n)
-	sign := -1.0
-	if inverse {
-		sign = 1
-	}
-	for k := range n {
-		var re, im float64
-		for t := range n {
-			s, c := math.Sincos(sign * 2 * math.Pi * float64((k*t)%n) / float64(n))
-			xr, xi := float64(x[2*t]), float64(x[2*t+1])
-			re += xr*c - xi*s
-			im += xr*s + xi*c
-		}
-		if inverse {
-			re, im = re/float64(n), im/float64(n)
-		}
-		out[2*k], out[2*k+1] = re, im
-	}
-	return out
-}
-
-// fftTolerance bounds the float32 FFT's error against the exact DFT for
-// inputs in [-1, 1]: outputs grow like sqrt(n), rounding like log2(n).
-func fftTolerance(n int) float64 {
-	return 4e-7 * math.Sqrt(float64(n)) * math.Log2(float64(n)) * 4
-}
-
-func naiveMix(gains, x []float32) []float32 {
-	c := len(gains)
-	y := make([]float32, len(x)/c)
-	for f := range y {
-		var acc float32
-		for ch := 0; ch < c; ch++ {
-			acc += float32(gains[ch] * x[f*c+ch])
-		}
-		y[f] = float32(math.Max(-1, math.Min(1, float64(acc))))
-	}
-	return y
-}
-
-func maxAbsDiff(got []float32, want []float64) float64 {
-	var worst float64
-	for i := range want {
-		worst = math.Max(worst, math.Abs(float64(got[i])-want[i]))
-	}
-	return worst
 }

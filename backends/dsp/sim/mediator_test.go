@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/coprocd/coprocd/internal/dspref"
 	"github.com/coprocd/coprocd/iommu"
 	"github.com/coprocd/coprocd/mediator"
 	"github.com/coprocd/coprocd/spec"
@@ -21,11 +22,11 @@ func TestDomainsShareTheDSP(t *testing.T) {
 	r := newRig(t, Config{}, time.Microsecond)
 	fir, fft, mix := r.guest("fir", 0), r.guest("fft", 0), r.guest("mix", 0)
 
-	h, x := randFloats(1, 64), randFloats(2, 2400)
+	h, x := dspref.Samples(1, 64), dspref.Samples(2, 2400)
 	firWords, firOut := fir.firCall(h, x)
-	fx := randFloats(3, 2*1024)
+	fx := dspref.Samples(3, 2*1024)
 	fftWords, fftOut := fft.fftCall(fx, false)
-	gains, mx := []float32{0.5, 0.5, -0.25}, randFloats(4, 3*480)
+	gains, mx := []float32{0.5, 0.5, -0.25}, dspref.Samples(4, 3*480)
 	mixWords, mixOut := mix.mixCall(gains, mx)
 
 	// Each submits three calls (in three jobs) so that the round-robin
@@ -41,9 +42,9 @@ func TestDomainsShareTheDSP(t *testing.T) {
 	}
 	r.run()
 
-	assert.Equal(t, naiveFIR(h, x), getFloats(firOut))
-	assert.LessOrEqual(t, maxAbsDiff(getFloats(fftOut), naiveDFT(fx, false)), fftTolerance(1024))
-	assert.Equal(t, naiveMix(gains, mx), getFloats(mixOut))
+	assert.Equal(t, dspref.FIR(h, x), dspref.GetFloats(firOut))
+	assert.LessOrEqual(t, dspref.MaxAbsDiff(dspref.GetFloats(fftOut), dspref.DFT(fx, false)), dspref.FFTTolerance(1024))
+	assert.Equal(t, dspref.Mix(gains, mx), dspref.GetFloats(mixOut))
 	assert.EqualValues(t, 42, fenceMem[0])
 	assert.EqualValues(t, 42, fir.read(spec.RegDSPFence, 8))
 
@@ -63,7 +64,7 @@ func TestCallsAreNotPreempted(t *testing.T) {
 	const slice = 10 * time.Microsecond
 	r := newRig(t, Config{}, slice)
 	a, b := r.guest("a", 0), r.guest("b", 0)
-	h, x := randFloats(1, 1024), randFloats(2, 8192) // 2^23 MACs: about 0.26 ms
+	h, x := dspref.Samples(1, 1024), dspref.Samples(2, 8192) // 2^23 MACs: about 0.26 ms
 	words, outA := a.firCall(h, x)
 	cost, err := r.dsp.CallCost(spec.DSPServiceFIR, []uint64{1024, 8192, 0})
 	require.NoError(t, err)
@@ -87,9 +88,9 @@ func TestCallsAreNotPreempted(t *testing.T) {
 		assert.LessOrEqual(t, res.Elapsed, slice+caps.MaxNonPreemptible+caps.SwitchCost)
 	}
 	assert.Equal(t, []string{"a/dsp0", "b/dsp0", "a/dsp0"}, ran, "turns alternate at call boundaries")
-	want := naiveFIR(h, x)
-	assert.Equal(t, want, getFloats(outA))
-	assert.Equal(t, want, getFloats(outB))
+	want := dspref.FIR(h, x)
+	assert.Equal(t, want, dspref.GetFloats(outA))
+	assert.Equal(t, want, dspref.GetFloats(outB))
 }
 
 // A call naming an IOVA the sender has not mapped (another domain's
@@ -99,7 +100,7 @@ func TestCallOutsideTheDomainIsRefused(t *testing.T) {
 	r := newRig(t, Config{}, 100*time.Microsecond)
 	a, b := r.guest("a", 0), r.guest("b", 0)
 	a.next = 0x8000_0000 // A's buffers lie where B has nothing mapped
-	h, x := randFloats(1, 16), randFloats(2, 256)
+	h, x := dspref.Samples(1, 16), dspref.Samples(2, 256)
 	wordsA, outA := a.firCall(h, x)
 	secret := wordsA[2] // A's input buffer
 
@@ -127,7 +128,7 @@ func TestCallOutsideTheDomainIsRefused(t *testing.T) {
 
 	a.submit(wordsA)
 	r.run()
-	assert.Equal(t, naiveFIR(h, x), getFloats(outA))
+	assert.Equal(t, dspref.FIR(h, x), dspref.GetFloats(outA))
 	assert.True(t, allZero(outB), "nothing of B's refused calls ran")
 	st := a.vc.Stats()
 	assert.Zero(t, st.Refused+st.Faults+st.JobsFailed)
@@ -141,7 +142,7 @@ func TestCallOutsideTheDomainIsRefused(t *testing.T) {
 func TestFaultAfterAuditStaysWithTheSender(t *testing.T) {
 	r := newRig(t, Config{}, 100*time.Microsecond)
 	a, b := r.guest("a", 0), r.guest("b", 0)
-	h, x := randFloats(1, 32), randFloats(2, 1024)
+	h, x := dspref.Samples(1, 32), dspref.Samples(2, 1024)
 	wordsA, outA := a.firCall(h, x)
 	wordsB, outB := b.firCall(h, x)
 	a.submit(wordsA)
@@ -150,7 +151,7 @@ func TestFaultAfterAuditStaysWithTheSender(t *testing.T) {
 	require.NoError(t, b.dom.Unmap(wordsB[2], 4096))
 	r.run()
 
-	assert.Equal(t, naiveFIR(h, x), getFloats(outA))
+	assert.Equal(t, dspref.FIR(h, x), dspref.GetFloats(outA))
 	assert.EqualValues(t, 2, a.vc.Stats().JobsDone)
 	assert.Empty(t, a.dom.Faults())
 	assert.Zero(t, a.vc.Stats().Faults)
@@ -242,14 +243,14 @@ func TestTCMIsScrubbedBetweenOwners(t *testing.T) {
 	require.NoError(t, a.vc.AllocDeviceMemory(tcm, 64<<10, iommu.ReadWrite))
 
 	// A filters into TCM (identity filter: out = in), then copies it back.
-	x := randFloats(9, 4096)
+	x := dspref.Samples(9, 4096)
 	xa, _ := a.floats(x)
 	one, _ := a.floats([]float32{1})
 	back, backMem := a.alloc(4*4096, iommu.ReadWrite)
 	a.submit(call(spec.DSPServiceFIR, xa, 4*4096, tcm, 4*4096, a.args(1, 4096, one)))
 	a.submit(call(spec.DSPServiceFIR, tcm, 4*4096, back, 4*4096, a.args(1, 4096, one)))
 	r.run()
-	require.Equal(t, x, getFloats(backMem), "the data went through A's TCM")
+	require.Equal(t, x, dspref.GetFloats(backMem), "the data went through A's TCM")
 
 	// Another domain cannot name A's TCM.
 	b := r.guest("b", 64<<10)
@@ -288,11 +289,11 @@ func TestSessionLimit(t *testing.T) {
 	assert.Contains(t, err.Error(), "d05")
 
 	// The sessions that exist still work.
-	h, x := randFloats(1, 8), randFloats(2, 64)
+	h, x := dspref.Samples(1, 8), dspref.Samples(2, 64)
 	words, out := gs[13].firCall(h, x)
 	gs[13].submit(words)
 	r.run()
-	assert.Equal(t, naiveFIR(h, x), getFloats(out))
+	assert.Equal(t, dspref.FIR(h, x), dspref.GetFloats(out))
 
 	require.NoError(t, gs[5].vc.Detach())
 	late, err := r.m.Attach("late", "dsp0", mediator.VCoprocConfig{})
@@ -311,19 +312,19 @@ func TestPerCallBudget(t *testing.T) {
 	r := newRig(t, Config{CallBudget: budget}, 50*time.Microsecond)
 	assert.Equal(t, budget, r.dsp.Caps().MaxNonPreemptible)
 	g := r.guest("g", 0)
-	h := randFloats(1, 1024)
-	big, bigOut := g.firCall(h, randFloats(2, 8192))
+	h := dspref.Samples(1, 1024)
+	big, bigOut := g.firCall(h, dspref.Samples(2, 8192))
 	_, err := g.vc.Submit(big)
 	require.ErrorIs(t, err, ErrOverBudget)
 	assert.Contains(t, err.Error(), "CALL fir (taps=1024 samples=8192) costs 268.496µs of device time, over the per-call budget of 100µs")
 	assert.Contains(t, err.Error(), `vcoproc "g/dsp0"`)
 
-	x := randFloats(3, 240)
+	x := dspref.Samples(3, 240)
 	small, smallOut := g.firCall(h, x)
 	g.submit(small)
 	r.run()
 	assert.True(t, allZero(bigOut), "the refused call never ran")
-	assert.Equal(t, naiveFIR(h, x), getFloats(smallOut))
+	assert.Equal(t, dspref.FIR(h, x), dspref.GetFloats(smallOut))
 	assert.EqualValues(t, 1, g.vc.Stats().JobsDone)
 }
 
