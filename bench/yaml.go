@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/coprocd/coprocd/internal/yamlpath"
 )
 
 // Duration is a span of virtual time in a scenario file. It is written as a
@@ -115,39 +117,9 @@ func at(path []any, more ...any) []any {
 	return append(append(make([]any, 0, len(path)+len(more)), path...), more...)
 }
 
-// nodeAt returns the node at path, or nil.
-func nodeAt(n *yaml.Node, path ...any) *yaml.Node {
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	for _, p := range path {
-		var next *yaml.Node
-		switch k := p.(type) {
-		case string:
-			if n.Kind == yaml.MappingNode {
-				for i := 0; i+1 < len(n.Content); i += 2 {
-					if n.Content[i].Value == k {
-						next = n.Content[i+1]
-						break
-					}
-				}
-			}
-		case int:
-			if n.Kind == yaml.SequenceNode && k >= 0 && k < len(n.Content) {
-				next = n.Content[k]
-			}
-		}
-		if next == nil {
-			return nil
-		}
-		n = next
-	}
-	return n
-}
-
 // keysOf lists the keys of the mapping at path, in file order.
 func keysOf(root *yaml.Node, path ...any) []string {
-	n := nodeAt(root, path...)
+	n := yamlpath.Node(root, path...)
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil
 	}

@@ -9,6 +9,21 @@ import "go.yaml.in/yaml/v3"
 // Line returns the line of the node at path (string keys and int indexes),
 // or of the deepest ancestor that exists.
 func Line(n *yaml.Node, path ...any) int {
+	_, line := walk(n, path)
+	return line
+}
+
+// Node returns the node at path (string keys and int indexes), or nil.
+func Node(n *yaml.Node, path ...any) *yaml.Node {
+	found, _ := walk(n, path)
+	return found
+}
+
+// walk follows path from n (a document's root node, or any node below it)
+// and returns the node it leads to, nil if it leads nowhere, and the line
+// of that node or of its deepest ancestor found (a mapping value's line is
+// its key's).
+func walk(n *yaml.Node, path []any) (*yaml.Node, int) {
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
@@ -33,9 +48,9 @@ func Line(n *yaml.Node, path ...any) int {
 			}
 		}
 		if next == nil {
-			return line
+			return nil, line
 		}
 		n = next
 	}
-	return line
+	return n, line
 }

@@ -19,3 +19,14 @@ func TestLine(t *testing.T) {
 	assert.Equal(t, 2, Line(&root, "list", -1))
 	assert.Equal(t, 1, Line(&root, "nothing"))
 }
+
+func TestNode(t *testing.T) {
+	var root yaml.Node
+	require.NoError(t, yaml.Unmarshal([]byte("a: 1\nlist:\n  - x: 2\n  - x: 3\n    y: 4\n"), &root))
+	require.NotNil(t, Node(&root, "list", 1, "y"))
+	assert.Equal(t, "4", Node(&root, "list", 1, "y").Value)
+	assert.Equal(t, yaml.SequenceNode, Node(&root, "list").Kind)
+	assert.Nil(t, Node(&root, "list", 1, "missing"))
+	assert.Nil(t, Node(&root, "list", 9))
+	assert.Nil(t, Node(&root, "a", "deeper"), "a scalar has no keys")
+}
