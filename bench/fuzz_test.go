@@ -83,8 +83,8 @@ func FuzzParseGuestSpec(f *testing.F) {
 			if err != nil {
 				t.Fatalf("no plan for a %d ns job of an accepted spec: %v", exec, err)
 			}
-			if costs.cycleCount(p) != costs.cycles(time.Duration(exec)) {
-				t.Fatalf("the plan for %d ns costs %d cycles, want %d", exec, costs.cycleCount(p), costs.cycles(time.Duration(exec)))
+			if costs.cycleCount(p) != costs.m.DurationToCycles(time.Duration(exec)) {
+				t.Fatalf("the plan for %d ns costs %d cycles, want %d", exec, costs.cycleCount(p), costs.m.DurationToCycles(time.Duration(exec)))
 			}
 		}
 		again, err := json.Marshal(s)

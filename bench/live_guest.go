@@ -164,7 +164,7 @@ func (g *guest) connect(ctx context.Context) error {
 // not in the response times of the run's first jobs. The daemon's
 // accounting is read from the run's start on, so warm-up jobs do not count.
 func (g *guest) warmUp(ctx context.Context) error {
-	shortest := g.costs.duration(g.costs.minimum(g.layout.elements))
+	shortest := g.costs.m.CyclesToDuration(g.costs.minimum(g.layout.elements))
 	p, err := g.costs.plan(shortest, g.layout.elements)
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"math/bits"
 	"time"
 
 	gpusim "github.com/coprocd/coprocd/backends/gpu/sim"
@@ -93,32 +92,6 @@ func newLiveCosts(m gpusim.CostModel) (liveCosts, error) {
 
 func ceilDiv(a, b uint64) uint64 { return (a + b - 1) / b }
 
-// cycles converts device time to whole cycles, rounding down as the
-// reference GPU does (so that its rounding up gives the time back).
-func (c liveCosts) cycles(d time.Duration) uint64 {
-	if d <= 0 {
-		return 0
-	}
-	hi, lo := bits.Mul64(uint64(d), c.m.ClockHz)
-	if hi >= uint64(time.Second) {
-		return ^uint64(0)
-	}
-	q, _ := bits.Div64(hi, lo, uint64(time.Second))
-	return q
-}
-
-// duration converts cycles to device time, rounding up.
-func (c liveCosts) duration(cycles uint64) time.Duration {
-	hi, lo := bits.Mul64(cycles, uint64(time.Second))
-	lo, carry := bits.Add64(lo, c.m.ClockHz-1, 0)
-	hi += carry
-	if hi >= c.m.ClockHz {
-		return time.Duration(1<<63 - 1)
-	}
-	q, _ := bits.Div64(hi, lo, c.m.ClockHz)
-	return time.Duration(min(q, 1<<63-1))
-}
-
 // dispatch is one DISPATCH with all n elements' data and no empty group.
 func (c liveCosts) dispatch(elements uint64) uint64 {
 	return c.m.IssueCycles + elements/spec.RefGPUWorkgroupSize*c.dataGroup
@@ -135,9 +108,9 @@ func (c liveCosts) minimum(elements uint64) uint64 {
 // workgroup does.
 func (c liveCosts) elementsFor(exec time.Duration, limit uint64) (uint64, error) {
 	const wg = spec.RefGPUWorkgroupSize
-	target := c.cycles(exec)
+	target := c.m.DurationToCycles(exec)
 	if target < c.minimum(wg) || limit < wg {
-		return 0, fmt.Errorf("bench: a job of %v is shorter than the shortest job a live guest runs on the reference GPU, %v (one saxpy workgroup, a FILL and a FENCE)", exec, c.duration(c.minimum(wg)))
+		return 0, fmt.Errorf("bench: a job of %v is shorter than the shortest job a live guest runs on the reference GPU, %v (one saxpy workgroup, a FILL and a FENCE)", exec, c.m.CyclesToDuration(c.minimum(wg)))
 	}
 	groups := min(limit/wg, (target-c.minimum(0))/c.dataGroup)
 	return groups * wg, nil
@@ -149,17 +122,17 @@ func (c liveCosts) plan(exec time.Duration, elements uint64) (jobPlan, error) {
 	if elements == 0 || elements%wg != 0 {
 		return jobPlan{}, fmt.Errorf("bench: %d saxpy elements: want a positive multiple of %d", elements, wg)
 	}
-	target := c.cycles(exec)
+	target := c.m.DurationToCycles(exec)
 	fixed := c.m.IssueCycles + c.fence // the FILL's issue and the FENCE
 	if target < c.minimum(elements) {
-		return jobPlan{}, fmt.Errorf("bench: a job of %v cannot carry %d saxpy elements: that alone takes %v", exec, elements, c.duration(c.minimum(elements)))
+		return jobPlan{}, fmt.Errorf("bench: a job of %v cannot carry %d saxpy elements: that alone takes %v", exec, elements, c.m.CyclesToDuration(c.minimum(elements)))
 	}
 	data := elements / wg
 	room := spec.RefGPUMaxGroups - data // empty workgroups one DISPATCH can add
 	full := c.dispatch(elements) + room*c.m.LaunchCycles
 	k := max(1, ceilDiv(target-fixed, full))
 	if k > maxJobDispatches {
-		return jobPlan{}, fmt.Errorf("bench: a job of %v needs %d DISPATCHes, more than one inline submission carries (%d, %v)", exec, k, maxJobDispatches, c.duration(maxJobDispatches*full))
+		return jobPlan{}, fmt.Errorf("bench: a job of %v needs %d DISPATCHes, more than one inline submission carries (%d, %v)", exec, k, maxJobDispatches, c.m.CyclesToDuration(maxJobDispatches*full))
 	}
 	base := k*c.dispatch(elements) + fixed
 	if target < base {

@@ -81,13 +81,13 @@ func TestPlannedJobsTakeExactlyTheirExecutionTime(t *testing.T) {
 	for _, model := range []gpusim.CostModel{gpusim.DefaultCostModel(), other} {
 		c, err := newLiveCosts(model)
 		require.NoError(t, err)
-		shortest := c.duration(c.minimum(spec.RefGPUWorkgroupSize))
+		shortest := c.m.CyclesToDuration(c.minimum(spec.RefGPUWorkgroupSize))
 		for _, exec := range []time.Duration{shortest, time.Microsecond, 40 * time.Microsecond, time.Millisecond + 7, 10 * time.Millisecond, 250 * time.Millisecond} {
 			n, err := c.elementsFor(exec, liveMaxElements)
 			require.NoError(t, err, "%v", exec)
 			p, err := c.plan(exec, n)
 			require.NoError(t, err, "%v", exec)
-			assert.Equal(t, c.cycles(exec), c.cycleCount(p), "%v", exec)
+			assert.Equal(t, c.m.DurationToCycles(exec), c.cycleCount(p), "%v", exec)
 			assert.LessOrEqual(t, p.FillWords, c.maxFillWords())
 
 			rig := newJobRig(t, model, n, c)
@@ -100,7 +100,7 @@ func TestPlannedJobsTakeExactlyTheirExecutionTime(t *testing.T) {
 				if model.ClockHz == 1_000_000_000 {
 					slack = 0
 				}
-				assert.InDelta(t, float64(c.duration(c.cycles(exec))), float64(got), slack, "clock %d Hz, exec %v: device time", model.ClockHz, exec)
+				assert.InDelta(t, float64(c.m.CyclesToDuration(c.m.DurationToCycles(exec))), float64(got), slack, "clock %d Hz, exec %v: device time", model.ClockHz, exec)
 				require.NoError(t, rig.layout.check(rig.slot, seq, p), "%v", exec)
 			}
 		}

@@ -152,16 +152,17 @@ func (cfg Config) withDefaults() (Config, error) {
 	return cfg, nil
 }
 
-// cyclesToDuration converts cycles to device time, rounding up to the next
-// nanosecond and saturating at the largest Duration.
-func (m *CostModel) cyclesToDuration(cycles uint64) time.Duration {
+// CyclesToDuration converts cycles to device time, rounding up to the next
+// nanosecond and saturating at the largest Duration. Exported for a
+// harness sizing jobs to a device time (bench's live mode).
+func (m *CostModel) CyclesToDuration(cycles uint64) time.Duration {
 	return engine.CyclesToDuration(cycles, m.ClockHz)
 }
 
-// durationToCycles converts device time to whole cycles, rounding down (so
-// that cyclesToDuration's rounding up never gives back fewer cycles than it
+// DurationToCycles converts device time to whole cycles, rounding down (so
+// that CyclesToDuration's rounding up never gives back fewer cycles than it
 // was made from). A negative duration is 0 cycles.
-func (m *CostModel) durationToCycles(d time.Duration) uint64 {
+func (m *CostModel) DurationToCycles(d time.Duration) uint64 {
 	return engine.DurationToCycles(d, m.ClockHz)
 }
 

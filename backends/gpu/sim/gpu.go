@@ -104,8 +104,8 @@ func New(cfg Config) (*GPU, error) {
 	}
 	g.caps = coproc.Caps{
 		Preemption:        cfg.Preemption,
-		SwitchCost:        g.cost.cyclesToDuration(g.cost.SwitchCycles),
-		MaxNonPreemptible: g.cost.cyclesToDuration(g.maxNonPreemptible()),
+		SwitchCost:        g.cost.CyclesToDuration(g.cost.SwitchCycles),
+		MaxNonPreemptible: g.cost.CyclesToDuration(g.maxNonPreemptible()),
 	}
 	return g, nil
 }
@@ -182,7 +182,7 @@ func (g *GPU) DeviceMemory() *iommu.DeviceMemory { return g.vram }
 func (g *GPU) CostModel() CostModel { return g.cost }
 
 // Cycles converts a device time to whole engine cycles (rounded down).
-func (g *GPU) Cycles(d time.Duration) uint64 { return g.cost.durationToCycles(d) }
+func (g *GPU) Cycles(d time.Duration) uint64 { return g.cost.DurationToCycles(d) }
 
 // Init creates the context of a new vcoproc of domain.
 func (g *GPU) Init(domain string) (coproc.Context, error) {
@@ -238,7 +238,7 @@ func (g *GPU) SwitchFrom(cc coproc.Context) (time.Duration, error) {
 	}
 	if g.cfg.Preemption == coproc.CommandBoundary {
 		if rest := g.remainingDispatch(c); rest > 0 {
-			return g.cost.cyclesToDuration(rest), nil
+			return g.cost.CyclesToDuration(rest), nil
 		}
 	}
 	clear(g.local)

@@ -38,13 +38,13 @@ func (g *GPU) Run(budget time.Duration) (coproc.Result, error) {
 	if c == nil {
 		return coproc.Result{}, coproc.ErrNotActive
 	}
-	r := run{c: c, limit: g.cost.durationToCycles(budget)}
+	r := run{c: c, limit: g.cost.DurationToCycles(budget)}
 	state := coproc.Idle
 jobs:
 	for c.jobs.Len() > 0 {
 		job := c.jobs.Head()
 		if c.pos.cmd >= len(job.Commands) {
-			r.events = append(r.events, coproc.Event{Kind: coproc.EventJobDone, Job: job.ID, At: g.cost.cyclesToDuration(r.used)})
+			r.events = append(r.events, coproc.Event{Kind: coproc.EventJobDone, Job: job.ID, At: g.cost.CyclesToDuration(r.used)})
 			c.popJob()
 			continue
 		}
@@ -56,7 +56,7 @@ jobs:
 		case stepDone:
 			c.pos = position{cmd: c.pos.cmd + 1}
 		case stepFailed:
-			r.events = append(r.events, coproc.Event{Kind: coproc.EventJobFailed, Job: job.ID, Err: err, At: g.cost.cyclesToDuration(r.used)})
+			r.events = append(r.events, coproc.Event{Kind: coproc.EventJobFailed, Job: job.ID, Err: err, At: g.cost.CyclesToDuration(r.used)})
 			c.popJob()
 		case stepPreempted:
 			state = coproc.Preempted
@@ -66,7 +66,7 @@ jobs:
 			break jobs
 		}
 	}
-	return coproc.Result{Used: g.cost.cyclesToDuration(r.used), State: state, Events: r.events}, nil
+	return coproc.Result{Used: g.cost.CyclesToDuration(r.used), State: state, Events: r.events}, nil
 }
 
 // step runs the current command of the current job, or what is left of it.
@@ -91,7 +91,7 @@ func (g *GPU) step(r *run, job *coproc.Job, cmd *spec.Command) (stepResult, erro
 		if err := u.WriteU64(cmd.Operands[0], cmd.Operands[1]); err != nil {
 			return stepFailed, err
 		}
-		r.events = append(r.events, coproc.Event{Kind: coproc.EventFence, Job: job.ID, Value: cmd.Operands[1], At: g.cost.cyclesToDuration(r.used)})
+		r.events = append(r.events, coproc.Event{Kind: coproc.EventFence, Job: job.ID, Value: cmd.Operands[1], At: g.cost.CyclesToDuration(r.used)})
 	case spec.OpCopy:
 		if err := g.copy(cmd.Operands[0], cmd.Operands[1], cmd.Operands[2]); err != nil {
 			return stepFailed, err
