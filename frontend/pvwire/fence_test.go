@@ -141,17 +141,7 @@ func TestArmAndPublishNeverBothMiss(t *testing.T) {
 func TestWantSpaceAndConsumeNeverBothMiss(t *testing.T) {
 	mem, l := sharedRingMem(t, 16)
 	p, c := ResponseProducer(mem, l), ResponseConsumer(mem, l)
-	fill := func() {
-		for {
-			err := p.PutResult(1, spec.PVStatusOK, 0, "")
-			if err != nil {
-				require.ErrorIs(t, err, ErrRingFull)
-				break
-			}
-		}
-		p.Publish()
-	}
-	fill()
+	fillRing(t, p)
 	msg, err := c.Next() // consumed, not yet published
 	require.NoError(t, err)
 	require.NotNil(t, msg)
@@ -172,7 +162,7 @@ func TestWantSpaceAndConsumeNeverBothMiss(t *testing.T) {
 			}
 			// Refill the slot just freed and consume one more, unpublished,
 			// for the next round.
-			fill()
+			fillRing(t, p)
 			msg, err := c.Next()
 			require.NoError(t, err)
 			require.NotNil(t, msg)
