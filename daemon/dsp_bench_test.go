@@ -13,6 +13,7 @@ import (
 	"github.com/coprocd/coprocd/daemon/api"
 	"github.com/coprocd/coprocd/frontend"
 	"github.com/coprocd/coprocd/internal/dspref"
+	"github.com/coprocd/coprocd/internal/testutil"
 )
 
 // BenchmarkDSPCallThroughDaemon times a DSP remote call as a guest makes
@@ -142,7 +143,7 @@ func BenchmarkDSPCallThroughDaemon(b *testing.B) {
 func benchDSPCall(b *testing.B, g *dspGuest, bare *bareDSP, c *dspCall, job *bareJob) {
 	ctx := context.Background()
 	want := make([]byte, c.outLen)
-	dspref.PutFloats(want, c.service())
+	testutil.PutFloats(want, c.service())
 	check := func() {
 		if !bytes.Equal(c.out.Bytes[:c.outLen], want) {
 			b.Fatalf("%s through the daemon: the result differs from the service function's", c.name)

@@ -11,7 +11,7 @@ import (
 
 	dspsim "github.com/coprocd/coprocd/backends/dsp/sim"
 	"github.com/coprocd/coprocd/frontend"
-	"github.com/coprocd/coprocd/internal/dspref"
+	"github.com/coprocd/coprocd/internal/testutil"
 	"github.com/coprocd/coprocd/spec"
 )
 
@@ -77,7 +77,7 @@ func (g *dspGuest) floats(v []float32, perm uint8) *frontend.Buffer {
 	g.tb.Helper()
 	b, err := g.conn.Alloc(context.Background(), 4*uint64(len(v)), perm)
 	require.NoError(g.tb, err)
-	dspref.PutFloats(b.Bytes, v)
+	testutil.PutFloats(b.Bytes, v)
 	return b
 }
 
@@ -147,4 +147,4 @@ func (g *dspGuest) roundTrip(ctx context.Context, c *dspCall) error {
 }
 
 // result is the call's out buffer as the guest sees it.
-func (c *dspCall) result() []float32 { return dspref.GetFloats(c.out.Bytes[:c.outLen]) }
+func (c *dspCall) result() []float32 { return testutil.GetFloats(c.out.Bytes[:c.outLen]) }

@@ -5,10 +5,7 @@
 // they feed them.
 package dspref
 
-import (
-	"encoding/binary"
-	"math"
-)
+import "math"
 
 // FIR is spec.DSPServiceFIR's definition: products rounded to float32,
 // summed in float32 in increasing k, from rest.
@@ -86,22 +83,6 @@ func Samples(seed uint64, n int) []float32 {
 	for i := range v {
 		seed = seed*6364136223846793005 + 1442695040888963407
 		v[i] = float32(seed>>40)/float32(1<<23) - 1
-	}
-	return v
-}
-
-// PutFloats writes v into b, little-endian, as the DSP reads it.
-func PutFloats(b []byte, v []float32) {
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-	}
-}
-
-// GetFloats reads len(b)/4 floats from b.
-func GetFloats(b []byte) []float32 {
-	v := make([]float32, len(b)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
 	return v
 }

@@ -19,8 +19,5 @@ func TestDefinitionsOnSmallCases(t *testing.T) {
 	for _, s := range v {
 		assert.True(t, s >= -1 && s < 1, "%v in [-1, 1)", s)
 	}
-	b := make([]byte, 4*len(v))
-	PutFloats(b, v)
-	assert.Equal(t, v, GetFloats(b))
 	assert.Equal(t, 0.5, MaxAbsDiff([]float32{1, 2}, []float64{1.5, 2}))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/internal/dspref"
+	"github.com/coprocd/coprocd/internal/testutil"
 	"github.com/coprocd/coprocd/iommu"
 	"github.com/coprocd/coprocd/spec"
 )
@@ -33,7 +34,7 @@ func newDirect(t testing.TB, d *DSP, name string) *direct {
 func (s *direct) floats(v []float32) uint64 {
 	pages := max((4*uint64(len(v))+iommu.PageSize-1)/iommu.PageSize, 1)
 	mem := make([]byte, pages*iommu.PageSize)
-	dspref.PutFloats(mem, v)
+	testutil.PutFloats(mem, v)
 	iova := s.next
 	require.NoError(s.t, s.io.Map(iova, mem, iommu.ReadWrite))
 	s.next += uint64(len(mem)) + iommu.PageSize
@@ -138,7 +139,7 @@ func TestRunNeverSplitsACall(t *testing.T) {
 	assert.Equal(t, coproc.EventJobDone, res.Events[0].Kind)
 	out := make([]byte, 4096)
 	require.NoError(t, s.io.Read(ya, out))
-	assert.Equal(t, dspref.FIR(h, x), dspref.GetFloats(out))
+	assert.Equal(t, dspref.FIR(h, x), testutil.GetFloats(out))
 }
 
 func TestEnqueueAdmission(t *testing.T) {

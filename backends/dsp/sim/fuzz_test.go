@@ -7,6 +7,7 @@ import (
 
 	"github.com/coprocd/coprocd/coproc"
 	"github.com/coprocd/coprocd/internal/dspref"
+	"github.com/coprocd/coprocd/internal/testutil"
 	"github.com/coprocd/coprocd/iommu"
 	"github.com/coprocd/coprocd/spec"
 )
@@ -54,7 +55,7 @@ func FuzzSubmit(f *testing.F) {
 		if err := r.dev.RunUntilIdle(r.clk, time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		got := dspref.GetFloats(out)
+		got := testutil.GetFloats(out)
 		for i := range want {
 			if got[i] != want[i] {
 				t.Fatalf("victim's output %d is %v, want %v", i, got[i], want[i])

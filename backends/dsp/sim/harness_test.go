@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coprocd/coprocd/clock"
-	"github.com/coprocd/coprocd/internal/dspref"
+	"github.com/coprocd/coprocd/internal/testutil"
 	"github.com/coprocd/coprocd/iommu"
 	"github.com/coprocd/coprocd/mediator"
 	"github.com/coprocd/coprocd/scheduler"
@@ -79,7 +79,7 @@ func (g *guest) alloc(size uint64, perm iommu.Perm) (uint64, []byte) {
 
 func (g *guest) floats(v []float32) (uint64, []byte) {
 	iova, mem := g.alloc(4*uint64(len(v)), iommu.ReadWrite)
-	dspref.PutFloats(mem, v)
+	testutil.PutFloats(mem, v)
 	return iova, mem
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coprocd/coprocd/internal/dspref"
+	"github.com/coprocd/coprocd/internal/testutil"
 	"github.com/coprocd/coprocd/iommu"
 	"github.com/coprocd/coprocd/mediator"
 	"github.com/coprocd/coprocd/spec"
@@ -42,9 +43,9 @@ func TestDomainsShareTheDSP(t *testing.T) {
 	}
 	r.run()
 
-	assert.Equal(t, dspref.FIR(h, x), dspref.GetFloats(firOut))
-	assert.LessOrEqual(t, dspref.MaxAbsDiff(dspref.GetFloats(fftOut), dspref.DFT(fx, false)), dspref.FFTTolerance(1024))
-	assert.Equal(t, dspref.Mix(gains, mx), dspref.GetFloats(mixOut))
+	assert.Equal(t, dspref.FIR(h, x), testutil.GetFloats(firOut))
+	assert.LessOrEqual(t, dspref.MaxAbsDiff(testutil.GetFloats(fftOut), dspref.DFT(fx, false)), dspref.FFTTolerance(1024))
+	assert.Equal(t, dspref.Mix(gains, mx), testutil.GetFloats(mixOut))
 	assert.EqualValues(t, 42, fenceMem[0])
 	assert.EqualValues(t, 42, fir.read(spec.RegDSPFence, 8))
 
@@ -89,8 +90,8 @@ func TestCallsAreNotPreempted(t *testing.T) {
 	}
 	assert.Equal(t, []string{"a/dsp0", "b/dsp0", "a/dsp0"}, ran, "turns alternate at call boundaries")
 	want := dspref.FIR(h, x)
-	assert.Equal(t, want, dspref.GetFloats(outA))
-	assert.Equal(t, want, dspref.GetFloats(outB))
+	assert.Equal(t, want, testutil.GetFloats(outA))
+	assert.Equal(t, want, testutil.GetFloats(outB))
 }
 
 // A call naming an IOVA the sender has not mapped (another domain's
@@ -128,7 +129,7 @@ func TestCallOutsideTheDomainIsRefused(t *testing.T) {
 
 	a.submit(wordsA)
 	r.run()
-	assert.Equal(t, dspref.FIR(h, x), dspref.GetFloats(outA))
+	assert.Equal(t, dspref.FIR(h, x), testutil.GetFloats(outA))
 	assert.True(t, allZero(outB), "nothing of B's refused calls ran")
 	st := a.vc.Stats()
 	assert.Zero(t, st.Refused+st.Faults+st.JobsFailed)
@@ -151,7 +152,7 @@ func TestFaultAfterAuditStaysWithTheSender(t *testing.T) {
 	require.NoError(t, b.dom.Unmap(wordsB[2], 4096))
 	r.run()
 
-	assert.Equal(t, dspref.FIR(h, x), dspref.GetFloats(outA))
+	assert.Equal(t, dspref.FIR(h, x), testutil.GetFloats(outA))
 	assert.EqualValues(t, 2, a.vc.Stats().JobsDone)
 	assert.Empty(t, a.dom.Faults())
 	assert.Zero(t, a.vc.Stats().Faults)
@@ -250,7 +251,7 @@ func TestTCMIsScrubbedBetweenOwners(t *testing.T) {
 	a.submit(call(spec.DSPServiceFIR, xa, 4*4096, tcm, 4*4096, a.args(1, 4096, one)))
 	a.submit(call(spec.DSPServiceFIR, tcm, 4*4096, back, 4*4096, a.args(1, 4096, one)))
 	r.run()
-	require.Equal(t, x, dspref.GetFloats(backMem), "the data went through A's TCM")
+	require.Equal(t, x, testutil.GetFloats(backMem), "the data went through A's TCM")
 
 	// Another domain cannot name A's TCM.
 	b := r.guest("b", 64<<10)
@@ -293,7 +294,7 @@ func TestSessionLimit(t *testing.T) {
 	words, out := gs[13].firCall(h, x)
 	gs[13].submit(words)
 	r.run()
-	assert.Equal(t, dspref.FIR(h, x), dspref.GetFloats(out))
+	assert.Equal(t, dspref.FIR(h, x), testutil.GetFloats(out))
 
 	require.NoError(t, gs[5].vc.Detach())
 	late, err := r.m.Attach("late", "dsp0", mediator.VCoprocConfig{})
@@ -324,7 +325,7 @@ func TestPerCallBudget(t *testing.T) {
 	g.submit(small)
 	r.run()
 	assert.True(t, allZero(bigOut), "the refused call never ran")
-	assert.Equal(t, dspref.FIR(h, x), dspref.GetFloats(smallOut))
+	assert.Equal(t, dspref.FIR(h, x), testutil.GetFloats(smallOut))
 	assert.EqualValues(t, 1, g.vc.Stats().JobsDone)
 }
 

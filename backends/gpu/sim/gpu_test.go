@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coprocd/coprocd/coproc"
+	"github.com/coprocd/coprocd/internal/testutil"
 	"github.com/coprocd/coprocd/iommu"
 	"github.com/coprocd/coprocd/spec"
 )
@@ -301,7 +302,7 @@ func TestDMAFaultAbortsOnlyThatJob(t *testing.T) {
 	assert.Equal(t, "a", f.Domain)
 	assert.Equal(t, "refgpu0", f.Device)
 	assert.Zero(t, u64(fmem), "the failed job's fence never ran")
-	assert.Equal(t, y, getFloats(ymem), "nothing was copied")
+	assert.Equal(t, y, testutil.GetFloats(ymem), "nothing was copied")
 
 	// The dispatch runs a few workgroups and is preempted; meanwhile b runs
 	// and the guest of a unmaps the second page of y.
@@ -330,7 +331,7 @@ func TestDMAFaultAbortsOnlyThatJob(t *testing.T) {
 	assert.Equal(t, uint64(3), u64(fmem))
 
 	want := saxpyRef(1, x, y)
-	got := getFloats(ymem)
+	got := testutil.GetFloats(ymem)
 	assert.Equal(t, want[:n/2], got[:n/2], "the workgroups before the fault completed")
 	assert.Equal(t, y[n/2:], got[n/2:], "nothing past the fault was written")
 }

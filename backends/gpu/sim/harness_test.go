@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coprocd/coprocd/coproc"
+	"github.com/coprocd/coprocd/internal/testutil"
 	"github.com/coprocd/coprocd/iommu"
 	"github.com/coprocd/coprocd/spec"
 )
@@ -56,7 +57,7 @@ func (d *domain) alloc(size uint64) (uint64, []byte) {
 
 func (d *domain) floats(v []float32) (uint64, []byte) {
 	iova, mem := d.alloc(4 * uint64(len(v)))
-	putFloats(mem, v)
+	testutil.PutFloats(mem, v)
 	return iova, mem
 }
 
@@ -118,20 +119,6 @@ func dispatch(kernel, groups uint64, args ...uint64) spec.Command {
 }
 
 func f32bits(v float32) uint64 { return uint64(math.Float32bits(v)) }
-
-func putFloats(b []byte, v []float32) {
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-	}
-}
-
-func getFloats(b []byte) []float32 {
-	v := make([]float32, len(b)/4)
-	for i := range v {
-		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return v
-}
 
 func u64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
 

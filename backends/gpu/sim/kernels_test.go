@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coprocd/coprocd/coproc"
+	"github.com/coprocd/coprocd/internal/testutil"
 	"github.com/coprocd/coprocd/spec"
 )
 
@@ -45,7 +46,7 @@ func TestSaxpy(t *testing.T) {
 	ev, used := runIdle(t, g, time.Hour)
 
 	assert.Equal(t, []coproc.Event{{Kind: coproc.EventJobDone, Job: 7}}, untimed(ev))
-	assert.Equal(t, saxpyRef(alpha, x, y), getFloats(ymem))
+	assert.Equal(t, saxpyRef(alpha, x, y), testutil.GetFloats(ymem))
 	c := g.cost
 	want := c.IssueCycles + 15*(c.LaunchCycles+c.transfer(12*64)+c.compute(2*64)) +
 		(c.LaunchCycles + c.transfer(12*(n%64)) + c.compute(2*(n%64))) + 4*c.LaunchCycles
@@ -70,7 +71,7 @@ func TestSgemm(t *testing.T) {
 		row := c.LaunchCycles + c.transfer(uint64(4*(k+k*n+n))) + c.compute(uint64(2*k*n))
 		assert.Equal(t, time.Duration(c.IssueCycles+uint64(m)*row+c.LaunchCycles), used)
 
-		got, want := getFloats(cmem), sgemmRef(m, n, k, a, b)
+		got, want := testutil.GetFloats(cmem), sgemmRef(m, n, k, a, b)
 		assert.Equal(t, want, got, "same accumulation order: bit-identical, %v", dims)
 		// And against a float64 reference, to catch a shared mistake.
 		for i := range m {
@@ -102,7 +103,7 @@ func TestReduceSum(t *testing.T) {
 	for _, v := range x {
 		want += float64(v)
 	}
-	assert.InDelta(t, want, getFloats(omem)[0], 1e-3)
+	assert.InDelta(t, want, testutil.GetFloats(omem)[0], 1e-3)
 	assert.NotZero(t, want-1.5, "the data must not sum to nothing")
 }
 
@@ -131,7 +132,7 @@ func TestLocalMemoryNeverLeaks(t *testing.T) {
 	res, err := g.Run(time.Hour)
 	require.NoError(t, err)
 	require.Equal(t, coproc.Idle, res.State)
-	assert.Equal(t, float32(3*len(x)), getFloats(omem)[0])
+	assert.Equal(t, float32(3*len(x)), testutil.GetFloats(omem)[0])
 	assert.NotEqual(t, make([]byte, 256), g.local[:256], "precondition: the kernel used local memory")
 	victim.enqueue(2, dispatch(spec.KernelLocalRead, words/64, words, vOut))
 	runIdle(t, g, time.Hour)
@@ -153,7 +154,7 @@ func TestLocalMemoryNeverLeaks(t *testing.T) {
 
 	victim.on()
 	runIdle(t, g, time.Hour)
-	assert.Equal(t, float32(2*3*len(x)), getFloats(omem)[0], "the preempted reduce_sum resumed and finished")
+	assert.Equal(t, float32(2*3*len(x)), testutil.GetFloats(omem)[0], "the preempted reduce_sum resumed and finished")
 }
 
 func TestDispatchOfNothing(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coprocd/coprocd/coproc"
+	"github.com/coprocd/coprocd/internal/testutil"
 	"github.com/coprocd/coprocd/spec"
 )
 
@@ -62,13 +63,13 @@ func TestPreemptMidDispatchAndResume(t *testing.T) {
 		b.on()
 	}
 	assert.Greater(t, slices, 1)
-	assert.Equal(t, sgemmRef(m, n, k, am, bm), getFloats(cmem))
+	assert.Equal(t, sgemmRef(m, n, k, am, bm), testutil.GetFloats(cmem))
 	b.off()
 
 	a.on()
 	ev, _ := runIdle(t, g, time.Microsecond)
 	assert.Equal(t, []coproc.Event{{Kind: coproc.EventJobDone, Job: 1}}, untimed(ev))
-	assert.Equal(t, wantA, getFloats(ymemA))
+	assert.Equal(t, wantA, testutil.GetFloats(ymemA))
 }
 
 func TestCommandBoundarySwitchFromRetries(t *testing.T) {
@@ -99,7 +100,7 @@ func TestCommandBoundarySwitchFromRetries(t *testing.T) {
 	assert.Equal(t, retry, res.Used, "exactly the rest of the dispatch")
 	assert.Equal(t, coproc.Preempted, res.State, "the FENCE job is left")
 	assert.Equal(t, []coproc.Event{{Kind: coproc.EventJobDone, Job: 1}}, untimed(res.Events))
-	assert.Equal(t, want, getFloats(ymem))
+	assert.Equal(t, want, testutil.GetFloats(ymem))
 
 	retry, err = g.SwitchFrom(a.ctx)
 	require.NoError(t, err)
@@ -177,13 +178,13 @@ func TestResetMidDispatchClearsLocalMemory(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, uint64(5), id)
 	assert.Equal(t, make([]byte, len(g.local)), g.local)
-	partial := getFloats(omem)[0]
+	partial := testutil.GetFloats(omem)[0]
 	assert.Greater(t, partial, float32(0))
 	assert.Less(t, partial, float32(len(x)))
 
 	ev, _ := runIdle(t, g, time.Hour)
 	assert.Equal(t, []coproc.Event{{Kind: coproc.EventJobDone, Job: 6}}, untimed(ev))
-	assert.Equal(t, partial+float32(len(x)), getFloats(omem)[0], "job 6 ran whole, from its start")
+	assert.Equal(t, partial+float32(len(x)), testutil.GetFloats(omem)[0], "job 6 ran whole, from its start")
 }
 
 func TestContextErrors(t *testing.T) {
