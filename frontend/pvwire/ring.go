@@ -289,6 +289,7 @@ func (c *Consumer) Pending() bool { return atomic.LoadUint32(c.r.prod) != c.cons
 func (c *Consumer) Next() ([]byte, error) {
 	for {
 		if c.prod == c.cons {
+			c.touchSlot(c.cons) // a poller's probe: see touchSlot
 			p := atomic.LoadUint32(c.r.prod)
 			if p-c.cons > c.r.n {
 				if c.prod-p < c.r.n && p != c.prod {
@@ -358,5 +359,27 @@ func (c *Consumer) Arm() bool {
 func (c *Consumer) Position() uint32 { return c.cons }
 
 // Moved reports whether the producer has published past pos. It reads only
-// the shared index, so a poller may call it without the consumer's lock.
-func (c *Consumer) Moved(pos uint32) bool { return atomic.LoadUint32(c.r.prod) != pos }
+// shared memory (the index, and the slot at pos: see touchSlot), so a
+// poller may call it without the consumer's lock.
+func (c *Consumer) Moved(pos uint32) bool {
+	c.touchSlot(pos)
+	return atomic.LoadUint32(c.r.prod) != pos
+}
+
+// touchSlot loads the first word of the slot at index pos, where the next
+// message will begin, and discards it.
+//
+// It is for polling loops, and it is what makes a polled round trip cost
+// one cache-line transfer per direction instead of two. A consumer that
+// polls only the producer index learns of a message when the index's line
+// arrives, and only then reads the slot, which the producer wrote just
+// before: a second miss, in series with the first. Loading the slot in the
+// same probe as the index puts both misses in flight together, so by the
+// time the index says "published" the message's first line is (nearly
+// always) already here; the producer's ordering (slot, then index) and
+// the acquire of the index keep what is read correct, the touch only
+// warms the cache. BenchmarkRegisterReadPolling (package frontend): 1.59–
+// 1.68× a spin ping-pong without it, 1.24–1.31× with it, on a 2-vCPU VM.
+func (c *Consumer) touchSlot(pos uint32) {
+	_ = atomic.LoadUint32(word(c.r.slots, int(pos&c.r.mask)*spec.PVSlotBytes))
+}
