@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/coprocd/coprocd/internal/monotonic"
 	"github.com/coprocd/coprocd/internal/waitplan"
 )
 
@@ -47,11 +48,14 @@ type predictor struct {
 	timedSleeps, hits atomic.Uint64
 }
 
-// request notes a request seen at now.
-func (p *predictor) request(now time.Duration) {
+// request notes a request seen now. Only the first request after idle
+// reads the clock, and only with prediction on: a polled request's way
+// through the session reads no clock otherwise.
+func (p *predictor) request() {
 	if !p.on || !p.idle {
 		return
 	}
+	now := monotonic.Now()
 	p.idle = false
 	if p.pollUntil > 0 && now <= p.pollUntil {
 		p.hits.Add(1)

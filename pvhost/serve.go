@@ -213,7 +213,6 @@ func (ss *session) round() (bool, error) {
 		ss.end(spec.PVStatusStalled, fmt.Sprintf("the guest stopped consuming responses: %d waiting, its response ring full for %v", len(ss.backlog), time.Since(ss.stallSince).Round(time.Millisecond)))
 		return progress, nil
 	}
-	now := monotonic.Now()
 	// Requests, while the responses keep up: a guest that does not consume
 	// its responses gets no more requests served.
 	for i := 0; i < requestsPerRound && len(ss.backlog) == 0 && ss.ctx.Err() == nil; i++ {
@@ -224,30 +223,49 @@ func (ss *session) round() (bool, error) {
 		if msg == nil {
 			break
 		}
-		ss.predict.request(now)
+		ss.predict.request()
 		ss.handleRequest(msg)
 		progress = true
 	}
-	// Events, when notified or every EventPoll; after the requests, so
-	// that those of a submission's inline step (mediator/inline.go: a
-	// short job has ended by the time its SUBMIT is answered) go out with
-	// its answer, in this round and under one kick. (Load before Swap: a
-	// round without an event, nearly every one, then takes no locked
-	// instruction for it.)
-	if ss.events.Load() && ss.events.Swap(false) || now-ss.lastDrain >= ss.s.cfg.EventPoll {
-		ss.lastDrain = now
+	// Events when notified; after the requests, so that those of a
+	// submission's inline step (mediator/inline.go: a short job has ended
+	// by the time its SUBMIT is answered) go out with its answer, in this
+	// round and under one kick. (Load before Swap: a round without an
+	// event, nearly every one, then takes no locked instruction for it.)
+	if ss.events.Load() && ss.events.Swap(false) {
 		progress = ss.drainEvents() || progress
 	}
+	if err := ss.publish(); err != nil {
+		return progress, err
+	}
+	// And every EventPoll, for events whose interrupt the guest masked;
+	// after the answers are out, so that the clock is not read on a
+	// request's way through.
+	if now := monotonic.Now(); now-ss.lastDrain >= ss.s.cfg.EventPoll {
+		ss.lastDrain = now
+		if ss.drainEvents() {
+			progress = true
+			if err := ss.publish(); err != nil {
+				return progress, err
+			}
+		}
+	}
+	return progress, nil
+}
+
+// publish makes the round's consumption and answers visible to the guest
+// and kicks it if it asked.
+func (ss *session) publish() error {
 	kick := ss.req.Publish()
 	if ss.rsp.Publish() {
 		kick = true
 	}
 	if kick {
 		if err := pvwire.Kick(ss.intr); err != nil {
-			return progress, fmt.Errorf("kicking the interrupt eventfd: %w", err)
+			return fmt.Errorf("kicking the interrupt eventfd: %w", err)
 		}
 	}
-	return progress, nil
+	return nil
 }
 
 func (ss *session) put(r *response) error {
