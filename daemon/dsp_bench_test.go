@@ -40,8 +40,9 @@ import (
 //
 // Why not the modelled device time: mediator.Device.Run paces device time
 // in real time only when the model runs ahead of the wall clock by a
-// millisecond or more, and forgives the debt whenever the device goes
-// idle. A lone call of less than a millisecond of device time — every call
+// millisecond or more, and the device's idle time between calls pays off
+// what a call ran ahead. A lone call of less than a millisecond of device
+// time — every call
 // here, by far (device-ns/op) — is therefore never held back to its
 // modelled length: through the daemon it takes what the model takes to
 // compute it, so the bare model's wall time is the like-for-like

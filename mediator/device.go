@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coprocd/coprocd/coproc"
@@ -37,6 +38,11 @@ type Device struct {
 	runnerIdle, holdWake, heldWake bool
 	// inlineErr is a Step error met by an inline step, for Run to return.
 	inlineErr error
+	// pace keeps device time from running ahead of the real clock
+	// (pace.go), for Run and inline steps; paceMu guards it, taken inside
+	// the mediator's lock or on its own.
+	paceMu sync.Mutex
+	pace   pacer
 	// passThrough lists the register indexes saved and restored on a switch.
 	passThrough []int
 	// role maps a spec.Role to a register index, -1 when the device has none.

@@ -318,44 +318,38 @@ func (d *Device) RunUntilIdle(v *clock.Virtual, limit time.Duration) error {
 	return fmt.Errorf("mediator: device %q still busy after %v of virtual time", d.name, limit)
 }
 
-// maxPacingCredit bounds how far Run may run ahead of its pacing to pay
-// back timers that fired late.
-const maxPacingCredit = 5 * time.Millisecond
-
 // Run drives the device against the real clock until ctx is done: it
 // steps while there is work, paces the steps so that a model's device time
 // passes in real time too, and sleeps while idle until work arrives.
 func (d *Device) Run(ctx context.Context) error {
-	var ahead time.Duration // device time not yet matched by real time
 	for ctx.Err() == nil {
+		// Sleep off a debt before stepping (pace.go). A timer fires late
+		// (by 0.1 ms on a quiet machine, more under load): what it
+		// overslept is credit, run back unpaced. Forgetting it lost up to
+		// a fifth of the device under load.
+		if debt := d.paceAhead(time.Now()); debt >= paceSleep {
+			sleep(ctx, nil, debt)
+			continue
+		}
 		start := time.Now()
 		r, err := d.Step()
 		if err != nil {
 			return err
 		}
+		end := time.Now()
 		if !r.Idle {
-			// A step whose model ran slower than its device time (the
-			// CPU is the model's engine) leaves a credit too, bounded the
-			// same way.
-			ahead = max(ahead+r.Elapsed-time.Since(start), -maxPacingCredit)
-			if ahead >= time.Millisecond { // sleep off the debt in coarse steps
-				// A timer fires late (by 0.1 ms on a quiet machine, more
-				// under load): what it overslept is device time owed, paid
-				// back by running the next steps unpaced. Forgetting it
-				// (ahead = 0) lost up to a fifth of the device under load.
-				// The credit is bounded so that a long stall (a stopped
-				// process, a suspended VM) does not turn into a burst.
-				slept := time.Now()
-				sleep(ctx, nil, ahead)
-				ahead = max(ahead-time.Since(slept), -maxPacingCredit)
-			}
+			d.paceMu.Lock()
+			d.pace.ran(r.Elapsed, start, end)
+			d.paceMu.Unlock()
 			continue
 		}
-		ahead = 0
 		wait := time.Hour
 		if r.Until > 0 {
 			wait = r.Until - d.m.cfg.Clock.Now()
 		}
+		d.paceMu.Lock()
+		d.pace.wentIdle(end)
+		d.paceMu.Unlock()
 		d.m.mu.Lock()
 		d.runnerIdle = true
 		d.m.mu.Unlock()
