@@ -273,6 +273,7 @@ func (d *Device) refuse(vc *VCoproc, err error) {
 // the same), and the policy is told that the vcoproc has work.
 func (d *Device) doorbell(vc *VCoproc) {
 	vc.stats.Kicks++
+	d.recheckNow(vc, d.m.cfg.Clock.Now())
 	if !d.spec.HasRing {
 		return
 	}

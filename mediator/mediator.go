@@ -26,9 +26,16 @@ type Config struct {
 	// WatchdogLimit is the device time one job may use (time blocked on a
 	// WAIT included) before the watchdog aborts it. Default 2 s.
 	WatchdogLimit time.Duration
-	// PollInterval is how often a job blocked on a WAIT is looked at again.
-	// Default 100 µs.
+	// PollInterval is how soon a job blocked on a WAIT is first looked at
+	// again; each look that finds it still blocked doubles the wait before
+	// the next, up to MaxPollInterval. Default 100 µs.
 	PollInterval time.Duration
+	// MaxPollInterval bounds that backoff: a WAIT released by a write that
+	// tells the device nothing (the guest's CPU storing to shared memory
+	// without ringing the doorbell) is seen within it. A release by a job
+	// of the same domain, or followed by a doorbell, is seen at once
+	// (blocked.go). Default 2 ms, or PollInterval if that is longer.
+	MaxPollInterval time.Duration
 	// TraceCapacity is how many context switches each device remembers.
 	// Default 4096.
 	TraceCapacity int
@@ -51,6 +58,7 @@ type Config struct {
 const (
 	DefaultWatchdogLimit    = 2 * time.Second
 	DefaultPollInterval     = 100 * time.Microsecond
+	DefaultMaxPollInterval  = 2 * time.Millisecond
 	DefaultTraceCapacity    = 4096
 	DefaultEventCapacity    = 1024
 	DefaultMaxSwitchRetries = 16
@@ -86,9 +94,13 @@ func New(cfg Config) (*Mediator, error) {
 	}
 	def(&cfg.WatchdogLimit, DefaultWatchdogLimit)
 	def(&cfg.PollInterval, DefaultPollInterval)
+	def(&cfg.MaxPollInterval, max(DefaultMaxPollInterval, cfg.PollInterval))
 	def(&cfg.MaxRun, DefaultMaxRun)
-	if cfg.WatchdogLimit < 0 || cfg.PollInterval < 0 || cfg.MaxRun < 0 || cfg.TraceCapacity < 0 || cfg.EventCapacity < 0 || cfg.MaxSwitchRetries < 0 {
+	if cfg.WatchdogLimit < 0 || cfg.PollInterval < 0 || cfg.MaxPollInterval < 0 || cfg.MaxRun < 0 || cfg.TraceCapacity < 0 || cfg.EventCapacity < 0 || cfg.MaxSwitchRetries < 0 {
 		return nil, errors.New("mediator: negative limits in Config")
+	}
+	if cfg.MaxPollInterval < cfg.PollInterval {
+		return nil, fmt.Errorf("mediator: MaxPollInterval %v is shorter than PollInterval %v", cfg.MaxPollInterval, cfg.PollInterval)
 	}
 	if cfg.TraceCapacity == 0 {
 		cfg.TraceCapacity = DefaultTraceCapacity

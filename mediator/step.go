@@ -122,34 +122,17 @@ func (d *Device) account(vc *VCoproc, res coproc.Result, start time.Duration) {
 		d.watchdog(vc, now)
 		res.State = coproc.Preempted // look again: the next job may be ready
 	}
+	blocked := res.State == coproc.Blocked && d.backend.Pending(vc.ctx) > 0
 	switch {
-	case res.State == coproc.Blocked && d.backend.Pending(vc.ctx) > 0:
-		d.policy.Block(vc.id, now)
-		vc.blocked = true
-		vc.blockedSince = now
-		vc.recheckAt = now + d.m.cfg.PollInterval
-		vc.state = Sleeping
+	case blocked:
+		d.block(vc, now)
 	case !d.hasWork(vc):
 		d.policy.Block(vc.id, now)
 		vc.state = Sleeping
 	}
-}
-
-// pollBlocked makes jobs blocked on a WAIT runnable again once their poll
-// interval has passed, charging the wait to the watchdog.
-func (d *Device) pollBlocked(now time.Duration) {
-	for _, vc := range d.vcs {
-		if !vc.blocked || now < vc.recheckAt {
-			continue
-		}
-		vc.blocked = false
-		vc.jobRun += now - vc.blockedSince
-		if vc.jobRun > d.m.cfg.WatchdogLimit {
-			d.watchdog(vc, now)
-		}
-		if d.hasWork(vc) {
-			d.wakeVC(vc, now)
-		}
+	if !blocked && res.Used > 0 {
+		vc.pollEvery = 0
+		d.m.recheckDomain(vc, now)
 	}
 }
 

@@ -65,6 +65,7 @@ type VCoproc struct {
 	blocked      bool
 	blockedSince time.Duration
 	recheckAt    time.Duration
+	pollEvery    time.Duration // the blocked job's current poll interval (blocked.go); 0 before its first
 
 	devmem map[uint64]*iommu.Allocation // by IOVA
 
@@ -382,7 +383,7 @@ func (v *VCoproc) Reset() error {
 		v.nextJobEnded(now)
 	}
 	d.policy.Block(v.id, now)
-	v.pendingKicks, v.jobRun, v.blocked, v.state = 0, 0, false, Sleeping
+	v.pendingKicks, v.jobRun, v.blocked, v.pollEvery, v.state = 0, 0, false, 0, Sleeping
 	for i, r := range d.spec.Registers.Registers() {
 		v.vregs[i] = r.Reset
 	}

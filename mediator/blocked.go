@@ -1,0 +1,85 @@
+package mediator
+
+import "time"
+
+// Jobs blocked on a WAIT (the reference GPU's semaphore acquire: wait
+// until a 64-bit word in the domain's memory reaches a value).
+//
+// Nothing tells the device when the word changes — a job, the guest's
+// CPU, another device may write it — so a blocked vcoproc leaves the
+// policy's run queue and is looked at again later, as a real GPU's host
+// engine switches a channel out on a failed acquire and retries it on a
+// later timeslice. How much later is a trade between how soon a release is
+// seen and what the looking costs: every look wakes the device's runner.
+// A fixed 100 µs made a lone blocked job cost its runner ~5,700 wake-ups
+// a second, for as long as it waited (BenchmarkBusySessionCPU, package
+// pvhost). So:
+//
+//   - the looks back off: PollInterval after the job blocks, doubling
+//     after each look that finds it still blocked, up to MaxPollInterval;
+//   - the writes that can be seen are not waited for: a run of any
+//     vcoproc of the same domain that got work done (on this device or
+//     another: a GPU job waiting on the DSP's output) has its domain's
+//     blocked vcoprocs looked at again at once, and so does a doorbell
+//     rung by the blocked vcoproc's guest (a guest releasing a WAIT from
+//     its CPU rings it to have the release seen now rather than within
+//     MaxPollInterval).
+//
+// Another domain's jobs cannot write this domain's memory (each DMA goes
+// through the writer's own IOMMU context), so they prompt no look.
+
+// block files vc as blocked on a WAIT and sets its next look.
+func (d *Device) block(vc *VCoproc, now time.Duration) {
+	d.policy.Block(vc.id, now)
+	vc.blocked = true
+	vc.blockedSince = now
+	switch {
+	case vc.pollEvery == 0:
+		vc.pollEvery = d.m.cfg.PollInterval
+	default:
+		vc.pollEvery = min(2*vc.pollEvery, d.m.cfg.MaxPollInterval)
+	}
+	vc.recheckAt = now + vc.pollEvery
+	vc.state = Sleeping
+}
+
+// pollBlocked makes jobs blocked on a WAIT runnable again once their
+// next look is due, charging the wait to the watchdog.
+func (d *Device) pollBlocked(now time.Duration) {
+	for _, vc := range d.vcs {
+		if !vc.blocked || now < vc.recheckAt {
+			continue
+		}
+		vc.blocked = false
+		vc.jobRun += now - vc.blockedSince
+		if vc.jobRun > d.m.cfg.WatchdogLimit {
+			d.watchdog(vc, now)
+		}
+		if d.hasWork(vc) {
+			d.wakeVC(vc, now)
+		}
+	}
+}
+
+// recheckDomain has the blocked vcoprocs of ran's domain looked at again
+// at once: ran got work done, and its writes may be what they wait for.
+// Their runners are woken; ran's own device looks at its next step.
+func (m *Mediator) recheckDomain(ran *VCoproc, now time.Duration) {
+	for _, vc := range ran.domain.vcoprocs {
+		if vc != ran && vc.blocked && vc.recheckAt > now {
+			vc.recheckAt = now
+			if vc.dev != ran.dev {
+				vc.dev.signal()
+			}
+		}
+	}
+}
+
+// recheckNow has vc, blocked, looked at again at once: its guest rang the
+// doorbell.
+func (d *Device) recheckNow(vc *VCoproc, now time.Duration) {
+	if vc.blocked && vc.recheckAt > now {
+		vc.recheckAt = now
+		d.signal()
+	}
+}
