@@ -97,6 +97,7 @@ type Conn struct {
 	req            *pvwire.Producer
 	rsp            *pvwire.Consumer
 	doorbell, intr int
+	sleeper        *pvwire.Sleeper // sleeps on intr through the runtime's poller
 
 	mu        sync.Mutex
 	calls     sync.WaitGroup // calls inside the rings; Close waits for them
@@ -205,7 +206,12 @@ func accept(sock *net.UnixConn, pkt []byte, fds []int, opts Options) (*Conn, err
 		return nil, err
 	}
 	_ = unix.Close(fds[0])
-	c := &Conn{opts: opts, sock: sock, welcome: w, mem: mem, doorbell: fds[1], intr: fds[2],
+	sleeper, err := pvwire.NewSleeper(fds[2])
+	if err != nil {
+		_ = unix.Munmap(mem)
+		return nil, fmt.Errorf("frontend: %w", err)
+	}
+	c := &Conn{opts: opts, sock: sock, welcome: w, mem: mem, doorbell: fds[1], intr: fds[2], sleeper: sleeper,
 		req: pvwire.RequestProducer(mem, w.Layout), rsp: pvwire.ResponseConsumer(mem, w.Layout),
 		nextTag: 1, waiting: map[uint64]bool{}, waitTimes: map[waitKind]*waitplan.Estimate{}, results: map[uint64]pvwire.Response{}, changed: make(chan struct{}),
 		sockReply: make(chan pvwire.Sock, 1), readerEnd: make(chan struct{}), buffers: map[*Buffer]bool{}, nextIOVA: firstIOVA}
@@ -455,7 +461,7 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 			// before arming: Arm looks at the ring after, so nothing
 			// published before the drain goes unseen.
 			c.staleKick = false
-			pvwire.Drain(c.intr)
+			c.sleeper.Drain()
 		}
 		if c.rsp.Arm() {
 			// Responses arrived while arming: this goroutine pumps them on
@@ -492,7 +498,7 @@ func (c *Conn) wait(ctx context.Context, kind waitKind, done func() bool) error 
 		if ctx.Done() != nil {
 			stop = context.AfterFunc(ctx, func() { _ = pvwire.Kick(c.intr) })
 		}
-		kicked, err := pvwire.Wait(c.intr, sleep)
+		kicked, err := c.sleeper.Wait(sleep)
 		if stop != nil {
 			stop()
 		}

@@ -63,7 +63,7 @@ func (c *Conn) checkTimedOutSleep(armed uint32, slept time.Duration) {
 	l := LostWakeup{At: time.Now(), Slept: slept, Armed: armed, Rings: pvwire.ReadIndexes(c.mem),
 		Interrupt: pvwire.EventfdState(c.intr), Doorbell: pvwire.EventfdState(c.doorbell)}
 	c.mu.Unlock()
-	late, _ := pvwire.Wait(c.intr, lateKickGrace)
+	late, _ := c.sleeper.Wait(lateKickGrace)
 	c.mu.Lock()
 	if late {
 		return

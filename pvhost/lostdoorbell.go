@@ -50,7 +50,7 @@ var lostKickWhat = [...]string{
 func (ss *session) checkTimedOutSleep(what lostKick, armed uint32, slept time.Duration) {
 	rings := pvwire.ReadIndexes(ss.mem)
 	doorbell, intr := pvwire.EventfdState(ss.doorbell), pvwire.EventfdState(ss.intr)
-	if late, _ := pvwire.Wait(ss.doorbell, lateKickGrace); late {
+	if late, _ := ss.sleeper.Wait(lateKickGrace); late {
 		return
 	}
 	ss.s.lostDoorbells.Add(1)

@@ -108,7 +108,7 @@ func (ss *session) serve() {
 			// and would end this sleep at once. Drain it first: the ring
 			// and the events are looked at after, so nothing is missed.
 			ss.predict.staleKick = false
-			pvwire.Drain(ss.doorbell)
+			ss.sleeper.Drain()
 		}
 		ss.asleep.Store(true) // before the look at events: see notified
 		if serving && ss.req.Arm() || ss.events.Load() {
@@ -123,7 +123,7 @@ func (ss *session) serve() {
 			armed, moved = ss.rsp.ConsumerSeen(), ss.rsp.ConsumerMoved
 		}
 		sleptAt := monotonic.Now()
-		kicked, err := pvwire.Wait(ss.doorbell, timeout)
+		kicked, err := ss.sleeper.Wait(timeout)
 		if timed && !kicked && err == nil {
 			ss.predict.timedOut(sleptAt, timeout, monotonic.Now())
 		}

@@ -34,6 +34,7 @@ type session struct {
 	mem            []byte
 	layout         pvwire.Layout
 	doorbell, intr int
+	sleeper        *pvwire.Sleeper // the serve loop's sleep on the doorbell
 	req            *pvwire.Consumer
 	rsp            *pvwire.Producer
 
@@ -291,6 +292,10 @@ func (ss *session) setupRings() (int, error) {
 	ss.mem = mem
 	pvwire.InitControl(mem, ss.layout)
 	if ss.doorbell, err = pvwire.NewEventfd(); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if ss.sleeper, err = pvwire.NewSleeper(ss.doorbell); err != nil {
 		unix.Close(fd)
 		return -1, err
 	}

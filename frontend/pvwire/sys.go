@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -199,3 +200,91 @@ func NewEventfd() (int, error) {
 	}
 	return fd, nil
 }
+
+// Sleeper waits on an eventfd through the Go runtime's network poller
+// when the wait is long, instead of a blocking ppoll: the waiting
+// goroutine parks, and no thread sits in a system call for the length of
+// the sleep.
+//
+// A thread in a system call longer than 10 ms has its P retaken by the
+// runtime's sysmon, and every retake sets sysmon back to polling every
+// 20 µs for a millisecond or more: a guest sleeping on its interrupt
+// 20 ms at a time, and a session on its doorbell 100 ms at a time, kept
+// sysmon waking some 3,000 times a second, most of what a process waiting
+// on a job cost (BenchmarkBusySessionCPU, package pvhost). And a blocked
+// ppoll holds an OS thread per sleeping session, where the poller needs
+// none.
+//
+// Short waits stay in ppoll: a wake through the poller costs a second
+// thread's wake-up, some 10–20 µs on a small VM, which a register read's
+// round trip must not pay; and the eventfd is registered with the poller
+// only for a long wait's remainder (every kick of a registered eventfd
+// wakes the poller's thread too, which cost the short waits as much).
+//
+// The poller needs the file in non-blocking mode, and the mode belongs to
+// the open file, which the peer shares: a Sleeper is for the eventfd this
+// side only reads and the peer only writes (the host's doorbell, the
+// guest's interrupt); Kick handles EAGAIN already.
+type Sleeper struct {
+	fd int
+}
+
+// sleeperRawPhase is how long a wait sleeps in ppoll before it parks on
+// the poller: under the 10 ms after which sysmon retakes a P, and long
+// against a round trip or a DSP call (a call of a few milliseconds would
+// otherwise pay the poller's wake-up: BenchmarkDSPCallThroughDaemon,
+// package daemon).
+const sleeperRawPhase = 2 * time.Millisecond
+
+// NewSleeper sets fd non-blocking and returns a Sleeper on it; fd stays
+// the caller's, to kick, pass on and close.
+func NewSleeper(fd int) (*Sleeper, error) {
+	if err := unix.SetNonblock(fd, true); err != nil {
+		return nil, fmt.Errorf("pv: eventfd %d non-blocking: %w", fd, err)
+	}
+	return &Sleeper{fd: fd}, nil
+}
+
+// Wait is Wait's contract: it sleeps until the eventfd is kicked or
+// timeout passes (negative: for ever), resets the counter and reports
+// whether it was kicked.
+func (s *Sleeper) Wait(timeout time.Duration) (bool, error) {
+	if timeout >= 0 && timeout <= sleeperRawPhase {
+		return Wait(s.fd, timeout)
+	}
+	start := time.Now()
+	if kicked, err := Wait(s.fd, sleeperRawPhase); kicked || err != nil {
+		return kicked, err
+	}
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = start.Add(timeout)
+	}
+	return s.park(deadline)
+}
+
+// park sleeps on the poller until a kick or deadline (zero: none), on a
+// duplicate of the eventfd registered for this wait only.
+func (s *Sleeper) park(deadline time.Time) (bool, error) {
+	dup, err := unix.FcntlInt(uintptr(s.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return false, fmt.Errorf("pv: duplicating eventfd %d: %w", s.fd, err)
+	}
+	f := os.NewFile(uintptr(dup), "eventfd")
+	defer f.Close()
+	if err := f.SetReadDeadline(deadline); err != nil {
+		return false, fmt.Errorf("pv: eventfd %d: %w", s.fd, err)
+	}
+	var buf [8]byte
+	_, err = f.Read(buf[:])
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return false, nil
+	}
+	return false, fmt.Errorf("pv: eventfd %d: %w", s.fd, err)
+}
+
+// Drain resets the counter without sleeping.
+func (s *Sleeper) Drain() { Drain(s.fd) }
