@@ -230,11 +230,15 @@ type Sleeper struct {
 }
 
 // sleeperRawPhase is how long a wait sleeps in ppoll before it parks on
-// the poller: under the 10 ms after which sysmon retakes a P, and long
-// against a round trip or a DSP call (a call of a few milliseconds would
-// otherwise pay the poller's wake-up: BenchmarkDSPCallThroughDaemon,
-// package daemon).
-const sleeperRawPhase = 2 * time.Millisecond
+// the poller: under the 10 ms after which sysmon retakes the P of a thread
+// in a system call while other Ps are idle, and long against a round trip
+// and against the gap between the calls of a real-time DSP client (a
+// 48 kHz audio stack calls every 5 ms or so: with 2 ms here, the session's
+// wake-up for each call went through the poller, and
+// BenchmarkDSPCallThroughDaemon's 2.8 ms call, package daemon, took a few
+// percent longer). Only a wait that outlasts it parks: an idle session,
+// a guest waiting on a long job.
+const sleeperRawPhase = 8 * time.Millisecond
 
 // NewSleeper sets fd non-blocking and returns a Sleeper on it; fd stays
 // the caller's, to kick, pass on and close.
