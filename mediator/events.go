@@ -63,7 +63,8 @@ func (e Event) String() string {
 
 // deliver queues an event and, when intBit is enabled in INT_MASK, raises
 // the interrupt: the bit is set in INT_STATUS and the notify channel fires
-// (or the notifier is called).
+// (or the notifier is called with raised true). A masked event fires no
+// channel; a notifier is called for it with raised false.
 // An event without an interrupt bit (a job's completion) always notifies, so
 // a transport can wait for completions without polling.
 func (v *VCoproc) deliver(e Event, intBit uint64) {
@@ -79,11 +80,14 @@ func (v *VCoproc) deliver(e Event, intBit uint64) {
 			v.vregs[i] |= intBit
 		}
 		if i := v.dev.role[spec.RoleIntMask]; i >= 0 && v.vregs[i]&intBit == 0 {
-			return // masked: queued, but no interrupt
+			if v.notifier != nil {
+				v.notifier(false) // masked: queued, but no interrupt
+			}
+			return
 		}
 	}
 	if v.notifier != nil {
-		v.notifier()
+		v.notifier(true)
 		return
 	}
 	select {

@@ -29,15 +29,25 @@ func TestSetNotifierReplacesTheChannel(t *testing.T) {
 		}
 	}
 
-	calls := 0 // the notifier runs on the delivering goroutine: this one
-	g.vc.SetNotifier(func() { calls++ })
+	var calls []bool // the notifier runs on the delivering goroutine: this one
+	g.vc.SetNotifier(func(raised bool) { calls = append(calls, raised) })
 	refuse()
-	assert.Equal(t, 1, calls)
+	assert.Equal(t, []bool{true}, calls)
 	assert.False(t, fired(), "the channel fired although a notifier is set")
 	require.Len(t, g.vc.Events(), 1, "the event is queued as without a notifier")
 
+	// A masked interrupt fires no channel, but the notifier hears of its
+	// event, raised false.
+	g.write(spec.RegIntMask, 4, spec.IntFence|spec.IntFault)
+	refuse()
+	assert.Equal(t, []bool{true, false}, calls)
+	require.Len(t, g.vc.Events(), 1, "the masked event is queued")
 	g.vc.SetNotifier(nil)
 	refuse()
-	assert.Equal(t, 1, calls, "a notifier that was unset was called")
+	assert.False(t, fired(), "a masked interrupt fired the channel")
+	g.write(spec.RegIntMask, 4, spec.IntFence|spec.IntFault|spec.IntError)
+
+	refuse()
+	assert.Equal(t, []bool{true, false}, calls, "a notifier that was unset was called")
 	assert.True(t, fired(), "the channel did not come back")
 }

@@ -75,7 +75,7 @@ type VCoproc struct {
 
 	events   []Event
 	notify   chan struct{}
-	notifier func() // replaces notify when set (SetNotifier)
+	notifier func(raised bool) // replaces notify when set (SetNotifier)
 	stats    VCoprocStats
 	ringBuf  []byte
 }
@@ -299,7 +299,12 @@ func (v *VCoproc) Events() []Event {
 func (v *VCoproc) Notify() <-chan struct{} { return v.notify }
 
 // SetNotifier has fn called where Notify's channel would fire, instead of
-// the channel; nil restores the channel. fn runs under the mediator's lock
+// the channel, with raised true; and, with raised false, for every event
+// queued with its interrupt masked, which fires no channel: a transport
+// that forwards events (package pvhost puts them in the guest's response
+// ring, whose own event index decides whether the guest is woken) learns
+// of each without polling for the masked ones. nil restores the channel.
+// fn runs under the mediator's lock
 // on whatever goroutine delivers the event — the device's runner, or a
 // submitter stepping the device inline — so it must be quick, must not
 // block and must not call into the mediator: set a flag, write an eventfd.
@@ -311,7 +316,7 @@ func (v *VCoproc) Notify() <-chan struct{} { return v.notify }
 // that goroutine only wakes an idle thread — on a virtual machine, an
 // inter-processor interrupt of some 30 µs charged to the call — for
 // nothing.
-func (v *VCoproc) SetNotifier(fn func()) {
+func (v *VCoproc) SetNotifier(fn func(raised bool)) {
 	m := v.dev.m
 	m.mu.Lock()
 	defer m.mu.Unlock()

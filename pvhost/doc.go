@@ -35,9 +35,12 @@
 // (VCoproc.SetNotifier): a flag, and a kick of the same doorbell eventfd
 // only while the session sleeps — so the events of its own submission's
 // inline step cost no system call and wake no other thread. A notifier's
-// kick lost while it slept is counted as a lost doorbell too. While jobs
-// are in flight it also collects events every EventPoll (5 ms), since
-// events whose interrupt the guest masked raise no notification.
+// kick lost while it slept is counted as a lost doorbell too. Events whose
+// interrupt the guest masked notify the session as well (they raise no
+// interrupt in the vcoproc, but the guest still reads them from its ring;
+// whether it is woken for them is its own event index's say). While jobs
+// are in flight it also collects events every EventPoll (100 ms), a bound
+// on what a lost notification would cost.
 //
 // With DomainConfig.PredictivePoll a session learns the rhythm of its
 // guest's requests and is polling when the next is due instead of

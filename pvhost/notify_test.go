@@ -48,6 +48,54 @@ func TestRunnerEventsWakeASleepingSession(t *testing.T) {
 	assert.Zero(t, h.Server.LostDoorbells())
 }
 
+// TestMaskedEventsReachASleepingSession: an event whose interrupt the
+// guest masked reaches the guest's ring at once too, though it raises no
+// interrupt: the vcoproc's notifier tells the session of masked events as
+// well. The job waits for a flag, writes a fence (masked) and waits for a
+// second flag, so the fence comes from the device's runner while the
+// session sleeps and no job's end follows it; with an EventPoll of a
+// minute, nothing else could bring it within 10 s.
+func TestMaskedEventsReachASleepingSession(t *testing.T) {
+	h := pvtest.NewHost(t, pvtest.Options{Server: func(c *pvhost.Config) {
+		c.PollWindow = -1
+		c.EventPoll = time.Minute
+	}})
+	h.SetSelf(pvtest.Domain("fe", "gpu0", 1<<20))
+	c, err := frontend.Dial(h.Path, frontend.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	gpu := c.Devices()[0]
+	ctx := context.Background()
+	require.NoError(t, gpu.WriteReg(ctx, spec.RegIntMask, 4, spec.IntError|spec.IntFault)) // fences masked
+	flags, err := c.Alloc(ctx, 16, spec.PVPermReadWrite)
+	require.NoError(t, err)
+	fence, err := c.Alloc(ctx, 8, spec.PVPermReadWrite)
+	require.NoError(t, err)
+
+	cmds := spec.Encode(nil, spec.OpWait, flags.IOVA, 1)
+	cmds = spec.Encode(cmds, spec.OpFence, fence.IOVA, 7)
+	cmds = spec.Encode(cmds, spec.OpWait, flags.IOVA+8, 1)
+	job, err := gpu.Submit(ctx, cmds)
+	require.NoError(t, err)
+	time.Sleep(20 * time.Millisecond)             // the job blocks; the session goes to sleep
+	binary.LittleEndian.PutUint64(flags.Bytes, 1) // no doorbell: the runner's next look sees it
+	wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err = gpu.WaitFence(wait, 7)
+	cancel()
+	require.NoError(t, err, "the masked fence's event did not reach the guest")
+	assert.Equal(t, uint64(7), binary.LittleEndian.Uint64(fence.Bytes))
+	status, err := gpu.ReadReg(ctx, spec.RegIntStatus, 4)
+	require.NoError(t, err)
+	assert.NotZero(t, status&spec.IntFence, "the fence's bit is pending in INT_STATUS, as a masked interrupt's is")
+
+	binary.LittleEndian.PutUint64(flags.Bytes[8:], 1)
+	require.NoError(t, gpu.WriteReg(ctx, spec.RegDoorbell, 4, 1)) // have the release seen at once
+	wait, cancel = context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, gpu.WaitJob(wait, job))
+	assert.Zero(t, h.Server.LostDoorbells())
+}
+
 // TestPredictivePoll: a session with PredictivePoll whose guest calls at a
 // steady rhythm learns it, sleeps on a timer until shortly before each
 // call is due and has most calls arrive while it polls for them; one whose

@@ -85,10 +85,10 @@ type Config struct {
 	// DefaultPollWindow, negative never polls.
 	PollWindow time.Duration
 	// EventPoll is how often a session with jobs in flight collects their
-	// events without being woken: those whose interrupt the guest masked
-	// (every other event wakes the session at once through its vcoprocs'
-	// notifier), and any whose wake-up was lost. Default 5 ms: each
-	// collection is a wake-up of the session's thread, and at 200 µs, the
+	// events without being woken: every event, masked or not, wakes the
+	// session at once through its vcoprocs' notifier, so this only bounds
+	// what a lost wake-up would cost. Default 100 ms (MaxSleep): each
+	// collection is a wake-up of the session's thread, and at 200 µs, an
 	// old default, they cost a busy session about 14% of a CPU on a 2-core
 	// VM (BenchmarkBusySessionCPU).
 	EventPoll time.Duration
@@ -106,7 +106,7 @@ type Config struct {
 // Defaults of Config.
 const (
 	DefaultPollWindow       = 50 * time.Microsecond
-	DefaultEventPoll        = 5 * time.Millisecond
+	DefaultEventPoll        = MaxSleep
 	DefaultMaxPending       = 1024
 	DefaultStallTimeout     = 2 * time.Second
 	DefaultHandshakeTimeout = 5 * time.Second

@@ -382,7 +382,7 @@ func (ss *session) teardown() {
 // store — an event racing the loop's going to sleep either stops the sleep
 // or kicks it. An event from the session's own inline step (the loop is
 // awake) costs no system call and wakes no thread.
-func (ss *session) notified() {
+func (ss *session) notified(bool) {
 	ss.events.Store(true)
 	if ss.asleep.Load() {
 		_ = pvwire.Kick(ss.doorbell)
