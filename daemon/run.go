@@ -103,8 +103,13 @@ loop:
 		case <-ctx.Done():
 			break loop
 		case err := <-serveErr:
+			// A listener that ended on its own. Its nil is a graceful end
+			// racing ctx's (select picks either when both are ready), not
+			// an error.
 			pending--
-			runErr = fmt.Errorf("control API: %w", err)
+			if err != nil {
+				runErr = fmt.Errorf("control API: %w", err)
+			}
 			stop()
 			break loop
 		case <-hup:
