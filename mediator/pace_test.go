@@ -93,5 +93,9 @@ func TestDeviceTimeKeepsToTheRealClock(t *testing.T) {
 	busy := r.dev.Stats().Busy
 	t.Logf("%d jobs: %v of device time in %v", jobs, busy, wall)
 	assert.LessOrEqual(t, busy, wall+2*paceSleep, "device time ran ahead of the real clock")
-	assert.Greater(t, busy, wall/4, "the device should have been busy most of the time")
+	// Enough jobs that an unpaced device would have run well ahead
+	// (each is 262 µs of device time computed in some tens of µs); how
+	// many a loaded machine gets through in 100 ms varies, so no share of
+	// the wall clock is asserted.
+	assert.GreaterOrEqual(t, jobs, uint64(20), "too few jobs ran for the test to mean anything")
 }
