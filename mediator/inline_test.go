@@ -1,7 +1,6 @@
 package mediator
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -18,13 +17,7 @@ import (
 // what is submitted meanwhile.
 func TestSubmitStepsAnIdleDeviceInline(t *testing.T) {
 	r := newRig(t, withRealClock())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.dev.Run(ctx) }()
-	defer func() {
-		cancel()
-		require.NoError(t, <-done)
-	}()
+	r.runDevice()
 	idle := func() bool {
 		r.m.mu.Lock()
 		defer r.m.mu.Unlock()

@@ -1,7 +1,6 @@
 package mediator
 
 import (
-	"context"
 	"encoding/binary"
 	"sync"
 	"testing"
@@ -38,9 +37,7 @@ func liveRun(t *testing.T, realtime bool) {
 		require.NoError(t, err)
 		require.NoError(t, r.dev.SetPolicy(h))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.dev.Run(ctx) }()
+	r.runDevice()
 
 	const guests, jobs = 3, 5
 	const n = 1 << 14
@@ -94,8 +91,6 @@ func liveRun(t *testing.T, realtime bool) {
 		}(i)
 	}
 	wg.Wait()
-	cancel()
-	require.NoError(t, <-done)
 
 	for i, y := range results {
 		require.Len(t, y, n, "guest %d", i)

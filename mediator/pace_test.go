@@ -1,7 +1,6 @@
 package mediator
 
 import (
-	"context"
 	"runtime"
 	"testing"
 	"time"
@@ -66,13 +65,7 @@ func TestDeviceTimeKeepsToTheRealClock(t *testing.T) {
 	g := r.guest("g", 0)
 	const words = 64 << 10
 	buf, _ := g.alloc(4*words, iommu.ReadWrite)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.dev.Run(ctx) }()
-	defer func() {
-		cancel()
-		require.NoError(t, <-done)
-	}()
+	r.runDevice()
 
 	start := time.Now()
 	var jobs uint64

@@ -1,6 +1,7 @@
 package mediator
 
 import (
+	"context"
 	"encoding/binary"
 	"math"
 	"testing"
@@ -72,6 +73,18 @@ func newRig(t testing.TB, opts ...rigOption) *rig {
 	dev, err := m.AddDevice("gpu0", gpu, rr)
 	require.NoError(t, err)
 	return &rig{t: t, clk: clk, m: m, gpu: gpu, dev: dev}
+}
+
+// runDevice drives the rig's device with Device.Run, as the daemon does,
+// until the test ends (withRealClock).
+func (r *rig) runDevice() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.dev.Run(ctx) }()
+	r.t.Cleanup(func() {
+		cancel()
+		require.NoError(r.t, <-done, "Device.Run")
+	})
 }
 
 func (r *rig) run() {

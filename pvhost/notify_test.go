@@ -16,12 +16,12 @@ import (
 	"github.com/coprocd/coprocd/spec"
 )
 
-// TestRunnerEventsWakeASleepingSession: a job that ends on the device's
-// runner (it waited for the guest's memory) while the session sleeps
-// reaches the guest at once. The session's sleeps while jobs are in flight
-// are bounded by an EventPoll of a minute here, so only the vcoproc's
-// notifier kicking the doorbell can wake it within the test's 10 s.
-func TestRunnerEventsWakeASleepingSession(t *testing.T) {
+// sleepySession is a guest connected to a host whose sessions sleep as soon
+// as they have no work and, with jobs in flight, collect events by
+// themselves only every minute: within a test, only a notification can
+// wake them.
+func sleepySession(t *testing.T) (*pvtest.Host, *frontend.Conn) {
+	t.Helper()
 	h := pvtest.NewHost(t, pvtest.Options{Server: func(c *pvhost.Config) {
 		c.PollWindow = -1 // sleep as soon as there is no work
 		c.EventPoll = time.Minute
@@ -30,6 +30,16 @@ func TestRunnerEventsWakeASleepingSession(t *testing.T) {
 	c, err := frontend.Dial(h.Path, frontend.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
+	return h, c
+}
+
+// TestRunnerEventsWakeASleepingSession: a job that ends on the device's
+// runner (it waited for the guest's memory) while the session sleeps
+// reaches the guest at once. The session's sleeps while jobs are in flight
+// are bounded by an EventPoll of a minute here, so only the vcoproc's
+// notifier kicking the doorbell can wake it within the test's 10 s.
+func TestRunnerEventsWakeASleepingSession(t *testing.T) {
+	h, c := sleepySession(t)
 	gpu := c.Devices()[0]
 	ctx := context.Background()
 	flag, err := c.Alloc(ctx, 8, spec.PVPermReadWrite)
@@ -56,14 +66,7 @@ func TestRunnerEventsWakeASleepingSession(t *testing.T) {
 // session sleeps and no job's end follows it; with an EventPoll of a
 // minute, nothing else could bring it within 10 s.
 func TestMaskedEventsReachASleepingSession(t *testing.T) {
-	h := pvtest.NewHost(t, pvtest.Options{Server: func(c *pvhost.Config) {
-		c.PollWindow = -1
-		c.EventPoll = time.Minute
-	}})
-	h.SetSelf(pvtest.Domain("fe", "gpu0", 1<<20))
-	c, err := frontend.Dial(h.Path, frontend.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
+	h, c := sleepySession(t)
 	gpu := c.Devices()[0]
 	ctx := context.Background()
 	require.NoError(t, gpu.WriteReg(ctx, spec.RegIntMask, 4, spec.IntError|spec.IntFault)) // fences masked
