@@ -144,6 +144,13 @@ type Result struct {
 	// context (an FPGA's partial reconfiguration): switching overhead that
 	// happens inside the run rather than at the switch.
 	Reconfig time.Duration
+	// Progressed reports that the run completed at least one command (or
+	// ended a job), whatever state it ended in: a run that writes memory
+	// and then blocks on a WAIT has still written what another job of the
+	// domain may be waiting for. A backend that never reports Blocked may
+	// leave it false: the mediator counts any run that used device time
+	// and did not block as progress.
+	Progressed bool
 }
 
 // SwitchCoster is implemented by backends whose switch cost depends on

@@ -19,11 +19,15 @@ import "time"
 //     after each look that finds it still blocked, up to MaxPollInterval;
 //   - the writes that can be seen are not waited for: a run of any
 //     vcoproc of the same domain that got work done (on this device or
-//     another: a GPU job waiting on the DSP's output) has its domain's
-//     blocked vcoprocs looked at again at once, and so does a doorbell
+//     another: a GPU job waiting on the DSP's output; a run that completed
+//     commands and then blocked counts, coproc.Result.Progressed) has its
+//     domain's blocked vcoprocs looked at again at once (but not sooner
+//     than PollInterval after their last look), and so does a doorbell
 //     rung by the blocked vcoproc's guest (a guest releasing a WAIT from
 //     its CPU rings it to have the release seen now rather than within
-//     MaxPollInterval).
+//     MaxPollInterval);
+//   - a job that gets past a WAIT, or a new job, starts its looks at
+//     PollInterval again.
 //
 // Another domain's jobs cannot write this domain's memory (each DMA goes
 // through the writer's own IOMMU context), so they prompt no look.
@@ -62,15 +66,20 @@ func (d *Device) pollBlocked(now time.Duration) {
 }
 
 // recheckDomain has the blocked vcoprocs of ran's domain looked at again
-// at once: ran got work done, and its writes may be what they wait for.
-// Their runners are woken; ran's own device looks at its next step.
+// soon: ran got work done, and its writes may be what they wait for. Soon
+// is at once, but never sooner than PollInterval after a vcoproc's last
+// look, so that a sibling running many short steps cannot have a blocked
+// job looked at more often than the fixed poll used to. Their runners are
+// woken (a domain has one vcoproc per device, so theirs are other
+// devices').
 func (m *Mediator) recheckDomain(ran *VCoproc, now time.Duration) {
 	for _, vc := range ran.domain.vcoprocs {
-		if vc != ran && vc.blocked && vc.recheckAt > now {
-			vc.recheckAt = now
-			if vc.dev != ran.dev {
-				vc.dev.signal()
-			}
+		if vc == ran || !vc.blocked {
+			continue
+		}
+		if at := max(now, vc.blockedSince+m.cfg.PollInterval); vc.recheckAt > at {
+			vc.recheckAt = at
+			vc.dev.signal()
 		}
 	}
 }

@@ -95,8 +95,10 @@ func TestDoorbellRechecksBlockedWait(t *testing.T) {
 
 // TestSameDomainJobRechecksBlockedWait: a job of the same domain on
 // another device that writes what a blocked WAIT waits for has it looked
-// at again at once; a job of another domain does not (it cannot write
-// this domain's memory).
+// at again soon (within PollInterval of its last look, not the 2 ms it
+// had backed off to), even though that job itself then blocks on a WAIT
+// of its own (its run still completed a command: Result.Progressed); a
+// job of another domain does not (it cannot write this domain's memory).
 func TestSameDomainJobRechecksBlockedWait(t *testing.T) {
 	r := newRig(t)
 	g := r.guest("g", 0)
@@ -127,16 +129,46 @@ func TestSameDomainJobRechecksBlockedWait(t *testing.T) {
 	require.NoError(t, dev1.RunUntilIdle(r.clk, time.Second))
 	assert.Greater(t, idleUntil(t, r.clk, r.dev), DefaultPollInterval, "another domain's job prompts no look")
 
-	// The domain's own job on gpu1 fills the flag with 5s.
-	_, err = g1.Submit(spec.Encode(nil, spec.OpFill, flagIOVA, 2, 5))
+	// The domain's own job on gpu1 fills the flag with 5s, then blocks
+	// on a word nobody writes.
+	never, _ := g.alloc(8, iommu.ReadWrite)
+	_, err = g1.Submit(spec.Encode(spec.Encode(nil, spec.OpFill, flagIOVA, 2, 5), spec.OpWait, never, 1))
 	require.NoError(t, err)
-	require.NoError(t, dev1.RunUntilIdle(r.clk, time.Second))
+	require.Zero(t, idleUntil(t, r.clk, dev1), "gpu1 runs the job")
 	require.Equal(t, uint64(5|5<<32), binary.LittleEndian.Uint64(flag))
+	require.NotZero(t, g1.Stats().Jobs-g1.Stats().JobsDone, "the job blocked after its FILL")
+	gap := idleUntil(t, r.clk, r.dev)
+	assert.LessOrEqual(t, gap, DefaultPollInterval, "the same domain's job brought the look forward")
+	r.clk.Advance(gap)
 	for range 4 {
 		_, err := r.dev.Step()
 		require.NoError(t, err)
 	}
-	assert.Equal(t, uint64(1), binary.LittleEndian.Uint64(fence), "the same domain's job had the WAIT looked at at once")
+	assert.Equal(t, uint64(1), binary.LittleEndian.Uint64(fence), "the same domain's job had the WAIT looked at")
+}
+
+// TestBackoffStartsOverPastAWait: a job that backed off on one WAIT and
+// got past it starts its looks at the next WAIT from PollInterval again.
+func TestBackoffStartsOverPastAWait(t *testing.T) {
+	r := newRig(t)
+	g := r.guest("g", 0)
+	f1IOVA, f1 := g.alloc(8, iommu.ReadWrite)
+	f2IOVA, _ := g.alloc(8, iommu.ReadWrite)
+	fenceIOVA, fence := g.alloc(8, iommu.ReadWrite)
+	cmds := spec.Encode(nil, spec.OpWait, f1IOVA, 1)
+	cmds = spec.Encode(cmds, spec.OpFence, fenceIOVA, 3)
+	cmds = spec.Encode(cmds, spec.OpWait, f2IOVA, 1)
+	_, err := g.vc.Submit(cmds)
+	require.NoError(t, err)
+	gap := idleUntil(t, r.clk, r.dev)
+	for ; gap < DefaultMaxPollInterval; gap = idleUntil(t, r.clk, r.dev) {
+		r.clk.Advance(gap)
+	}
+	binary.LittleEndian.PutUint64(f1, 1)
+	r.clk.Advance(gap)
+	require.Zero(t, idleUntil(t, r.clk, r.dev), "the look runs the job past its first WAIT")
+	require.Equal(t, uint64(3), binary.LittleEndian.Uint64(fence))
+	assert.Equal(t, DefaultPollInterval, idleUntil(t, r.clk, r.dev), "the second WAIT's first look")
 }
 
 // TestMaxPollIntervalConfig: the backoff's bound defaults to the longer of

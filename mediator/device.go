@@ -242,7 +242,7 @@ func (d *Device) enqueue(vc *VCoproc, cmds []spec.Command) (uint64, error) {
 		return 0, &RefusedError{VCoproc: vc.name, Err: err}
 	}
 	if d.backend.Pending(vc.ctx) == 1 {
-		vc.jobRun = 0
+		vc.jobRun, vc.pollEvery = 0, 0
 	}
 	vc.stats.Jobs++
 	vc.submitted = append(vc.submitted, d.m.cfg.Clock.Now())

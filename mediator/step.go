@@ -123,6 +123,10 @@ func (d *Device) account(vc *VCoproc, res coproc.Result, start time.Duration) {
 		res.State = coproc.Preempted // look again: the next job may be ready
 	}
 	blocked := res.State == coproc.Blocked && d.backend.Pending(vc.ctx) > 0
+	progressed := res.Progressed || !blocked && res.Used > 0
+	if progressed {
+		vc.pollEvery = 0 // a WAIT met now is a new one: its looks start at PollInterval
+	}
 	switch {
 	case blocked:
 		d.block(vc, now)
@@ -130,8 +134,7 @@ func (d *Device) account(vc *VCoproc, res coproc.Result, start time.Duration) {
 		d.policy.Block(vc.id, now)
 		vc.state = Sleeping
 	}
-	if !blocked && res.Used > 0 {
-		vc.pollEvery = 0
+	if progressed {
 		d.m.recheckDomain(vc, now)
 	}
 }
@@ -140,7 +143,7 @@ func (d *Device) account(vc *VCoproc, res coproc.Result, start time.Duration) {
 // touched: its queue goes on, and so does every other vcoproc.
 func (d *Device) watchdog(vc *VCoproc, now time.Duration) {
 	job, ok := d.backend.Reset(vc.ctx)
-	vc.jobRun = 0
+	vc.jobRun, vc.pollEvery = 0, 0
 	if !ok {
 		return
 	}

@@ -176,6 +176,7 @@ func TestWait(t *testing.T) {
 	assert.Equal(t, coproc.Blocked, res.State)
 	assert.Empty(t, res.Events)
 	assert.Equal(t, time.Duration(c.IssueCycles+c.PollCycles), res.Used, "issue and one poll")
+	assert.False(t, res.Progressed, "a run that only polled completed nothing")
 	assert.Equal(t, 1, g.Pending(d.ctx))
 
 	wmem[0] = 4 // still below 5
@@ -198,8 +199,18 @@ func TestWait(t *testing.T) {
 	assert.Equal(t, coproc.Idle, res.State)
 	assert.Equal(t, []coproc.EventKind{coproc.EventFence, coproc.EventJobDone}, kinds(res.Events))
 	assert.Equal(t, time.Duration(c.PollCycles+c.IssueCycles+c.transfer(8)), res.Used)
+	assert.True(t, res.Progressed)
 	assert.Equal(t, uint64(9), u64(fmem))
 	assert.Zero(t, g.Pending(d.ctx))
+
+	// A run that completes a command and then blocks has progressed all
+	// the same: its write may be what another job waits for.
+	d.enqueue(2, cmd(spec.OpFence, fence, 10), cmd(spec.OpWait, word, 6))
+	res, err = g.Run(time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, coproc.Blocked, res.State)
+	assert.True(t, res.Progressed)
+	assert.Equal(t, uint64(10), u64(fmem))
 }
 
 func TestLoadStoreReg(t *testing.T) {

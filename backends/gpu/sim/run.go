@@ -40,6 +40,7 @@ func (g *GPU) Run(budget time.Duration) (coproc.Result, error) {
 	}
 	r := run{c: c, limit: g.cost.DurationToCycles(budget)}
 	state := coproc.Idle
+	progressed := false
 jobs:
 	for c.jobs.Len() > 0 {
 		job := c.jobs.Head()
@@ -55,9 +56,11 @@ jobs:
 		switch res, err := g.step(&r, job, &job.Commands[c.pos.cmd]); res {
 		case stepDone:
 			c.pos = position{cmd: c.pos.cmd + 1}
+			progressed = true
 		case stepFailed:
 			r.events = append(r.events, coproc.Event{Kind: coproc.EventJobFailed, Job: job.ID, Err: err, At: g.cost.CyclesToDuration(r.used)})
 			c.popJob()
+			progressed = true
 		case stepPreempted:
 			state = coproc.Preempted
 			break jobs
@@ -66,7 +69,7 @@ jobs:
 			break jobs
 		}
 	}
-	return coproc.Result{Used: g.cost.CyclesToDuration(r.used), State: state, Events: r.events}, nil
+	return coproc.Result{Used: g.cost.CyclesToDuration(r.used), State: state, Events: r.events, Progressed: progressed}, nil
 }
 
 // step runs the current command of the current job, or what is left of it.
