@@ -205,12 +205,12 @@ func accept(sock *net.UnixConn, pkt []byte, fds []int, opts Options) (*Conn, err
 		_ = unix.Munmap(mem)
 		return nil, err
 	}
-	_ = unix.Close(fds[0])
 	sleeper, err := pvwire.NewSleeper(fds[2])
 	if err != nil {
 		_ = unix.Munmap(mem)
-		return nil, fmt.Errorf("frontend: %w", err)
+		return nil, fmt.Errorf("frontend: %w", err) // the caller closes fds
 	}
+	_ = unix.Close(fds[0])
 	c := &Conn{opts: opts, sock: sock, welcome: w, mem: mem, doorbell: fds[1], intr: fds[2], sleeper: sleeper,
 		req: pvwire.RequestProducer(mem, w.Layout), rsp: pvwire.ResponseConsumer(mem, w.Layout),
 		nextTag: 1, waiting: map[uint64]bool{}, waitTimes: map[waitKind]*waitplan.Estimate{}, results: map[uint64]pvwire.Response{}, changed: make(chan struct{}),

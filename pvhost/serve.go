@@ -34,6 +34,9 @@ const requestsPerRound = 64
 func (ss *session) serve() {
 	cfg := &ss.s.cfg
 	ss.lastDrain = monotonic.Now()
+	// Events queued before the notifier was set (jobs of a vcoproc that a
+	// previous session left running) go out in the first round.
+	ss.events.Store(true)
 	ss.predict.on = ss.cfg.PredictivePoll
 	// When the session last ran out of work, on the monotonic clock; -1
 	// while it has work. Only the first round without work reads the
