@@ -91,7 +91,17 @@ func (e *pvEndpoint) resolve(c pvhost.Cred) (pvhost.DomainConfig, error) {
 	}
 	cfg := pvhost.DomainConfig{Name: spec.Name, PredictivePoll: spec.PredictivePoll}
 	for _, v := range spec.VCoprocs {
+		// One door per vcoproc: one exposed over vfio-user is the virtual
+		// machine's, whose server drains its events and raises its
+		// interrupts; a paravirtual guest driving it too would take the
+		// events from under the VM's driver (and its from under it).
+		if v.VFIOUser {
+			continue
+		}
 		cfg.Devices = append(cfg.Devices, pvhost.DeviceConfig{Device: v.Device, VCoproc: mediator.VCoprocConfig{}})
+	}
+	if len(cfg.Devices) == 0 {
+		return pvhost.DomainConfig{}, fmt.Errorf("domain %q has no vcoproc for a paravirtual guest: every one is exposed over vfio-user", spec.Name)
 	}
 	return cfg, nil
 }

@@ -60,3 +60,30 @@ func TestGuestsReachTheirDomains(t *testing.T) {
 	assert.Error(t, err, "the session ended with its domain")
 	c2.Close()
 }
+
+// TestPVSessionsLeaveVFIOUserVCoprocsAlone: one door per vcoproc. A
+// paravirtual guest of a domain gets its vcoprocs except the one exposed
+// over vfio-user (whose server owns its events and interrupts); a domain
+// whose every vcoproc is a VM's refuses paravirtual guests, saying why.
+func TestPVSessionsLeaveVFIOUserVCoprocsAlone(t *testing.T) {
+	cfg := testConfig(t)
+	r := start(t, cfg)
+	var dom api.Domain
+	code, body := r.call("POST", "/v1/domains", api.DomainRequest{Name: "mixed", VCoprocs: []api.VCoprocRequest{
+		{Device: "gpu0", Weight: 1, Memory: 1 << 20, VFIOUser: true},
+		{Device: "dsp0", Weight: 1, Memory: 1 << 16},
+	}}, &dom)
+	require.Equal(t, http.StatusCreated, code, body)
+	c, err := frontend.Dial(dom.Socket, frontend.Options{})
+	require.NoError(t, err)
+	require.Len(t, c.Devices(), 1)
+	assert.Equal(t, "dsp0", c.Devices()[0].Name(), "the vfio-user gpu0 is not the paravirtual guest's")
+	require.NoError(t, c.Close())
+
+	code, body = r.call("POST", "/v1/domains", api.DomainRequest{Name: "vmonly", VCoprocs: []api.VCoprocRequest{
+		{Device: "gpu0", Weight: 1, Memory: 1 << 20, VFIOUser: true}}}, &dom)
+	require.Equal(t, http.StatusCreated, code, body)
+	_, err = frontend.Dial(dom.Socket, frontend.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "every one is exposed over vfio-user")
+}

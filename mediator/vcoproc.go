@@ -304,6 +304,9 @@ func (v *VCoproc) Notify() <-chan struct{} { return v.notify }
 // that forwards events (package pvhost puts them in the guest's response
 // ring, whose own event index decides whether the guest is woken) learns
 // of each without polling for the masked ones. nil restores the channel.
+// A vcoproc has one notifier, its transport's: one door per vcoproc (the
+// daemon never gives a paravirtual session a vcoproc it serves over
+// vfio-user), since each transport also drains the vcoproc's events.
 // fn runs under the mediator's lock
 // on whatever goroutine delivers the event — the device's runner, or a
 // submitter stepping the device inline — so it must be quick, must not
