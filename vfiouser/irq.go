@@ -176,52 +176,23 @@ func (st *irqState) unmasked(s *Server) {
 // disable).
 func (st *irqState) configChanged(s *Server) { st.unmasked(s) }
 
-// notify is the vcoproc's notifier (mediator.VCoproc.SetNotifier): it runs
-// under the mediator's lock on whatever goroutine delivered the event —
-// the device's runner, usually. An interrupt it raises at once, writing
-// the client's eventfd from that goroutine, when the server's lock is
-// free: handing it to the interrupts goroutine instead costs the wake-up
-// of an idle thread, on a virtual machine some 30 µs per interrupt. It
-// must not wait for the server's lock (the server's paths take it and
-// then call into the mediator), so when the lock is taken the interrupt
-// is owed and the interrupts goroutine raises it. That goroutine is
-// kicked either way, to drain the vcoproc's events (for OnEvents, and so
-// that they do not pile up), which is off the interrupt's path.
-func (s *Server) notify(raised bool) {
-	if raised {
-		if s.mu.TryLock() {
-			s.irq.raise(s)
-			s.mu.Unlock()
-		} else {
-			s.owed.Add(1)
-		}
-	}
-	select {
-	case s.notified <- struct{}{}:
-	default:
-	}
-}
-
-// interrupts drains the vcoproc's events after each notification (for
-// OnEvents) and raises the interrupts the notifier could not, until ctx
-// ends.
+// interrupts turns the vcoproc's notifications into eventfd signals until
+// ctx ends. It drains the vcoproc's events each time (for OnEvents).
 func (s *Server) interrupts(ctx context.Context) {
 	defer close(s.irqDone)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.notified:
+		case <-s.vc.Notify():
 		}
 		evs := s.vc.Events()
 		if s.opts.OnEvents != nil && len(evs) > 0 {
 			s.opts.OnEvents(evs)
 		}
-		if s.owed.Swap(0) > 0 {
-			s.mu.Lock()
-			s.irq.raise(s)
-			s.mu.Unlock()
-		}
+		s.mu.Lock()
+		s.irq.raise(s)
+		s.mu.Unlock()
 	}
 }
 

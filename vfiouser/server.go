@@ -109,11 +109,7 @@ type Server struct {
 
 	stop    context.CancelFunc
 	irqDone chan struct{}
-	// notified wakes the interrupts goroutine (the vcoproc's notifier);
-	// owed counts interrupts the notifier could not raise itself.
-	notified chan struct{}
-	owed     atomic.Uint32
-	nextID   atomic.Uint32 // ids of server-initiated requests
+	nextID  atomic.Uint32 // ids of server-initiated requests
 }
 
 // NewServer builds a server for t. It starts the goroutine that turns the
@@ -154,14 +150,13 @@ func NewServer(t Target, opts Options) (*Server, error) {
 	}
 	s := &Server{vc: t.VCoproc, dom: t.Domain, spec: t.Spec, opts: opts,
 		log:  opts.Logger.With("vcoproc", t.VCoproc.Name()),
-		bar0: barSize(t.Spec.Registers.Size()), irqDone: make(chan struct{}), notified: make(chan struct{}, 1)}
+		bar0: barSize(t.Spec.Registers.Size()), irqDone: make(chan struct{})}
 	s.maxMsg = uint32(max(HeaderSize+regionAccessSize+int(opts.MaxDataXferSize), HeaderSize+versionFixedSize+maxVersionData))
 	s.cfg = newConfigSpace(id, s.bar0)
 	s.msix = newMSIXTable()
 	s.irq = newIRQState()
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
-	t.VCoproc.SetNotifier(s.notify)
 	go s.interrupts(ctx)
 	return s, nil
 }
@@ -281,7 +276,6 @@ func (s *Server) Close() error {
 	if sess != nil {
 		<-sess.done
 	}
-	s.vc.SetNotifier(nil)
 	s.stop()
 	<-s.irqDone
 	return nil
