@@ -126,7 +126,20 @@ func (ss *session) serve() {
 			armed, moved = ss.rsp.ConsumerSeen(), ss.rsp.ConsumerMoved
 		}
 		sleptAt := monotonic.Now()
-		kicked, err := ss.sleeper.Wait(timeout)
+		var kicked bool
+		if ss.idleSleeps > 0 && timeout == MaxSleep {
+			// Idle since a whole sleep: park at once (pvwire.Sleeper.Park).
+			// The request that ends it pays the poller's wake-up, some
+			// 10–20 µs, after 100 ms or more of silence.
+			kicked, err = ss.sleeper.Park(timeout)
+		} else {
+			kicked, err = ss.sleeper.Wait(timeout)
+		}
+		if !kicked && err == nil && timeout == MaxSleep {
+			ss.idleSleeps++
+		} else {
+			ss.idleSleeps = 0
+		}
 		if timed && !kicked && err == nil {
 			ss.predict.timedOut(sleptAt, timeout, monotonic.Now())
 		}

@@ -56,6 +56,7 @@ type session struct {
 
 	// serve loop state (owned by the serve goroutine)
 	predict    predictor
+	idleSleeps int // sleeps in a row that ran to MaxSleep
 	backlog    []response
 	stallSince time.Time
 	lastDrain  time.Duration // on the monotonic clock (monotonic.Now)

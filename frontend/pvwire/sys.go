@@ -267,6 +267,21 @@ func (s *Sleeper) Wait(timeout time.Duration) (bool, error) {
 	return s.park(deadline)
 }
 
+// Park is Wait without the ppoll phase, for a wait expected to be long
+// (an idle session whose last sleep ran to its timeout): a thread that sat
+// in ppoll each time would, with many such sleepers, keep the runtime's
+// sysmon retaking Ps (BenchmarkIdleSessionsCPU, package pvhost).
+func (s *Sleeper) Park(timeout time.Duration) (bool, error) {
+	if timeout == 0 {
+		return Wait(s.fd, 0)
+	}
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	return s.park(deadline)
+}
+
 // park sleeps on the poller until a kick or deadline (zero: none), on a
 // duplicate of the eventfd registered for this wait only.
 func (s *Sleeper) park(deadline time.Time) (bool, error) {

@@ -1,0 +1,51 @@
+package pvhost_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/coprocd/coprocd/frontend"
+	"github.com/coprocd/coprocd/pvhost"
+	"github.com/coprocd/coprocd/pvhost/pvtest"
+)
+
+// BenchmarkIdleSessionsCPU: what idle sessions cost the machine — guests
+// connected and doing nothing, for 100 ms per iteration. Reported:
+// cpu-ms/s, the CPU time of this whole process (host and guests), and
+// switches/s, its voluntary context switches.
+func BenchmarkIdleSessionsCPU(b *testing.B) {
+	for _, n := range []int{1, 32} {
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			h := pvtest.NewHost(b, pvtest.Options{})
+			domains := make([]pvhost.DomainConfig, n)
+			for i := range domains {
+				domains[i] = pvtest.Domain(fmt.Sprintf("idle%d", i), "gpu0", 1<<20)
+			}
+			h.SetSelf(domains...)
+			for range n {
+				c, err := frontend.Dial(h.Path, frontend.Options{})
+				require.NoError(b, err)
+				b.Cleanup(func() { _ = c.Close() })
+			}
+			time.Sleep(300 * time.Millisecond) // everyone settles into sleeping
+			var before, after unix.Rusage
+			require.NoError(b, unix.Getrusage(unix.RUSAGE_SELF, &before))
+			start := time.Now()
+			b.ResetTimer()
+			for range b.N {
+				time.Sleep(100 * time.Millisecond)
+			}
+			b.StopTimer()
+			elapsed := time.Since(start)
+			require.NoError(b, unix.Getrusage(unix.RUSAGE_SELF, &after))
+			cpu := time.Duration(unix.TimevalToNsec(after.Utime) - unix.TimevalToNsec(before.Utime) +
+				unix.TimevalToNsec(after.Stime) - unix.TimevalToNsec(before.Stime))
+			b.ReportMetric(float64(cpu.Milliseconds())/elapsed.Seconds(), "cpu-ms/s")
+			b.ReportMetric(float64(after.Nvcsw-before.Nvcsw)/elapsed.Seconds(), "switches/s")
+		})
+	}
+}
