@@ -26,7 +26,8 @@
 // busy guest pays no system call per request and an idle one costs no CPU.
 // While answers wait for room in the response ring it serves no requests,
 // so it then arms only the response ring's consumer event index: pending
-// requests do not keep it awake. Sleeps are bounded (MaxSleep); a sleep
+// requests do not keep it awake. Sleeps are bounded (MaxSleep, growing to
+// MaxIdleSleep while the guest stays silent); a sleep
 // that times out although the guest moved past the event index the session
 // set (published requests, or consumed responses while answers waited for
 // room) and never kicked is a lost doorbell, counted (LostDoorbells) and

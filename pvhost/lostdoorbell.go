@@ -6,9 +6,22 @@ import (
 	"github.com/coprocd/coprocd/frontend/pvwire"
 )
 
-// MaxSleep bounds how long an idle session sleeps on its doorbell before it
-// looks at the request ring again.
+// MaxSleep bounds how long a session sleeps on its doorbell before it
+// looks at the request ring again; one that stays idle sleeps longer and
+// longer, up to MaxIdleSleep (idleSleep).
 const MaxSleep = 100 * time.Millisecond
+
+// MaxIdleSleep bounds the sleeps of a session idle for a while: what a
+// lost doorbell costs its guest's next request then. Each sleep is a
+// wake-up of the session's thread; at MaxSleep, a thousand idle tenants
+// kept about a core busy (BenchmarkIdleSessionsCPU).
+const MaxIdleSleep = time.Second
+
+// idleSleep is how long a session sleeps after n sleeps in a row that ran
+// to their end with nothing to do: MaxSleep, doubling, up to MaxIdleSleep.
+func idleSleep(n int) time.Duration {
+	return min(MaxSleep<<min(n, 4), MaxIdleSleep)
+}
 
 // lateKickGrace is how long a session whose sleep timed out with requests
 // past its event index waits for the doorbell before it calls it lost: the

@@ -70,7 +70,8 @@ func (ss *session) serve() {
 		// that, never a stuck guest; one found by a timed-out sleep is
 		// logged so it is seen.
 		timeout, timed := MaxSleep, false
-		if ss.busy() {
+		idle := !ss.busy()
+		if !idle {
 			timeout = cfg.EventPoll
 		}
 		if len(ss.backlog) > 0 {
@@ -93,7 +94,7 @@ func (ss *session) serve() {
 		// spin until the guest consumed. The doorbell for room (armed by
 		// WantSpace above) wakes the session instead.
 		serving := len(ss.backlog) == 0
-		if serving && timeout == MaxSleep {
+		if serving && idle && timeout == MaxSleep {
 			// Idle, nothing in flight: when the guest's rhythm is known,
 			// sleep until shortly before its next request, or poll
 			// through to it when that is sooner than a timer could wake
@@ -103,6 +104,9 @@ func (ss *session) serve() {
 			if poll {
 				idleSince = -1
 				continue
+			}
+			if !timed {
+				timeout = idleSleep(ss.idleSleeps)
 			}
 		}
 		if ss.predict.staleKick {
@@ -127,7 +131,7 @@ func (ss *session) serve() {
 		}
 		sleptAt := monotonic.Now()
 		var kicked bool
-		if ss.idleSleeps > 0 && timeout == MaxSleep {
+		if ss.idleSleeps > 0 && timeout >= MaxSleep {
 			// Idle since a whole sleep: park at once (pvwire.Sleeper.Park).
 			// The request that ends it pays the poller's wake-up, some
 			// 10–20 µs, after 100 ms or more of silence.
@@ -135,7 +139,7 @@ func (ss *session) serve() {
 		} else {
 			kicked, err = ss.sleeper.Wait(timeout)
 		}
-		if !kicked && err == nil && timeout == MaxSleep {
+		if !kicked && err == nil && timeout >= MaxSleep {
 			ss.idleSleeps++
 		} else {
 			ss.idleSleeps = 0
