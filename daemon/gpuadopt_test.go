@@ -1,13 +1,11 @@
 package daemon
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"sync"
 	"testing"
 
 	gonvml "github.com/NVIDIA/go-nvml/pkg/nvml"
@@ -16,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/coprocd/coprocd/daemon/api"
+	"github.com/coprocd/coprocd/internal/testutil"
 )
 
 func gpuInstances(s *dgxa100.Server) int {
@@ -40,13 +39,7 @@ func domainGPUs(t *testing.T, r *running) map[string][]string {
 // MIG instances back (the configuration's and the API's), so restarts
 // never leak GPU partitions; an instance destroyed meanwhile is replaced.
 func TestMIGInstancesSurviveRestarts(t *testing.T) {
-	server := withMockNVML(t, func(s *dgxa100.Server) {
-		_, ret := s.Devices[0].SetMigMode(gonvml.DEVICE_MIG_ENABLE)
-		require.Equal(t, gonvml.SUCCESS, ret)
-	})
-	cfg := testConfig(t)
-	cfg.NVML.Enabled = true
-	cfg.Domains = append(cfg.Domains, DomainSpec{Name: "train", GPUs: []GPUSpec{{GPU: "0", Profile: "3g.20gb"}}})
+	server, cfg := migTrainConfig(t)
 
 	r := start(t, cfg)
 	code, body := r.call("POST", "/v1/domains", api.DomainRequest{Name: "infer", GPUs: []api.GPURequest{{GPU: "0", Profile: "2g.10gb"}}}, nil)
@@ -91,25 +84,6 @@ func TestMIGInstancesSurviveRestarts(t *testing.T) {
 	assert.Equal(t, 2, gpuInstances(server), "one replaced, none leaked")
 }
 
-// lockedBuffer is a log destination that tests read while the daemon may
-// still write to it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestSavedMIGInstanceNotOursIsLeftAlone: a saved instance whose GPU
 // instance ID now names an instance at another placement (another agent's,
 // made after a GPU reset), or one saved by an older coprocd without its
@@ -128,13 +102,7 @@ func TestSavedMIGInstanceNotOursIsLeftAlone(t *testing.T) {
 			"saved MIG instance has no placement (state file of an older coprocd): not adopted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			server := withMockNVML(t, func(s *dgxa100.Server) {
-				_, ret := s.Devices[0].SetMigMode(gonvml.DEVICE_MIG_ENABLE)
-				require.Equal(t, gonvml.SUCCESS, ret)
-			})
-			cfg := testConfig(t)
-			cfg.NVML.Enabled = true
-			cfg.Domains = append(cfg.Domains, DomainSpec{Name: "train", GPUs: []GPUSpec{{GPU: "0", Profile: "3g.20gb"}}})
+			server, cfg := migTrainConfig(t)
 			r := start(t, cfg)
 			r.d.mu.Lock()
 			old := *r.d.domains["train"].iso.gpus[0]
@@ -153,7 +121,7 @@ func TestSavedMIGInstanceNotOursIsLeftAlone(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, os.WriteFile(r.d.state.path(), data, 0o600))
 
-			var logged lockedBuffer
+			var logged testutil.SyncBuffer
 			d, err := New(cfg, slog.New(slog.NewTextHandler(&logged, nil)))
 			require.NoError(t, err)
 			d.mu.Lock()
@@ -167,4 +135,19 @@ func TestSavedMIGInstanceNotOursIsLeftAlone(t *testing.T) {
 				"reported as unowned")
 		})
 	}
+}
+
+// migTrainConfig is a mock DGX A100 whose first GPU is in MIG mode and the
+// test configuration with NVML on and a domain "train" holding a 3g.20gb
+// instance of it.
+func migTrainConfig(t *testing.T) (*dgxa100.Server, *Config) {
+	t.Helper()
+	server := withMockNVML(t, func(s *dgxa100.Server) {
+		_, ret := s.Devices[0].SetMigMode(gonvml.DEVICE_MIG_ENABLE)
+		require.Equal(t, gonvml.SUCCESS, ret)
+	})
+	cfg := testConfig(t)
+	cfg.NVML.Enabled = true
+	cfg.Domains = append(cfg.Domains, DomainSpec{Name: "train", GPUs: []GPUSpec{{GPU: "0", Profile: "3g.20gb"}}})
+	return server, cfg
 }
