@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
 	"github.com/coprocd/coprocd/frontend"
 	"github.com/coprocd/coprocd/pvhost"
@@ -32,20 +31,7 @@ func BenchmarkIdleSessionsCPU(b *testing.B) {
 				b.Cleanup(func() { _ = c.Close() })
 			}
 			time.Sleep(300 * time.Millisecond) // everyone settles into sleeping
-			var before, after unix.Rusage
-			require.NoError(b, unix.Getrusage(unix.RUSAGE_SELF, &before))
-			start := time.Now()
-			b.ResetTimer()
-			for range b.N {
-				time.Sleep(100 * time.Millisecond)
-			}
-			b.StopTimer()
-			elapsed := time.Since(start)
-			require.NoError(b, unix.Getrusage(unix.RUSAGE_SELF, &after))
-			cpu := time.Duration(unix.TimevalToNsec(after.Utime) - unix.TimevalToNsec(before.Utime) +
-				unix.TimevalToNsec(after.Stime) - unix.TimevalToNsec(before.Stime))
-			b.ReportMetric(float64(cpu.Milliseconds())/elapsed.Seconds(), "cpu-ms/s")
-			b.ReportMetric(float64(after.Nvcsw-before.Nvcsw)/elapsed.Seconds(), "switches/s")
+			reportProcessCPU(b)
 		})
 	}
 }
