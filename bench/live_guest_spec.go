@@ -91,17 +91,9 @@ func guestWorkload(w simulator.Workload) (GuestWorkload, error) {
 // segment, which the guest does not use): the guest replays its release
 // process and execution times with the simulator's own code.
 func (w GuestWorkload) simWorkload() simulator.Workload {
-	j := simulator.JobSpec{Exec: time.Duration(w.ExecNS), ExecMin: time.Duration(w.ExecMinNS)}
-	switch w.Type {
-	case "periodic":
-		return simulator.Periodic{JobSpec: j, Period: time.Duration(w.PeriodNS), Offset: time.Duration(w.OffsetNS), ReleaseJitter: time.Duration(w.JitterNS)}
-	case "poisson":
-		return simulator.Poisson{JobSpec: j, Rate: w.Rate}
-	case "on_off":
-		return simulator.OnOff{JobSpec: j, Rate: w.Rate, OnMean: time.Duration(w.OnMeanNS), OffMean: time.Duration(w.OffMeanNS)}
-	default:
-		return simulator.Saturating{JobSpec: j}
-	}
+	f := workloadFile{Type: w.Type, Exec: Duration(w.ExecNS), ExecMin: Duration(w.ExecMinNS), Period: Duration(w.PeriodNS),
+		Offset: Duration(w.OffsetNS), Jitter: Duration(w.JitterNS), Rate: w.Rate, OnMean: Duration(w.OnMeanNS), OffMean: Duration(w.OffMeanNS)}
+	return f.build()
 }
 
 // ParseGuestSpec reads a guest spec strictly: unknown fields, trailing
