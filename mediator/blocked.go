@@ -73,6 +73,9 @@ func (d *Device) pollBlocked(now time.Duration) {
 // woken (a domain has one vcoproc per device, so theirs are other
 // devices').
 func (m *Mediator) recheckDomain(ran *VCoproc, now time.Duration) {
+	if len(ran.domain.vcoprocs) < 2 {
+		return // nobody else to look at: spare every step the map walk
+	}
 	for _, vc := range ran.domain.vcoprocs {
 		if vc == ran || !vc.blocked {
 			continue
@@ -87,7 +90,7 @@ func (m *Mediator) recheckDomain(ran *VCoproc, now time.Duration) {
 // recheckNow has vc, blocked, looked at again at once: its guest rang the
 // doorbell.
 func (d *Device) recheckNow(vc *VCoproc, now time.Duration) {
-	if vc.blocked && vc.recheckAt > now {
+	if vc.recheckAt > now {
 		vc.recheckAt = now
 		d.signal()
 	}
