@@ -92,8 +92,7 @@ func BenchmarkInterruptDelivery(b *testing.B) {
 	c := r.connect()
 	efd := eventfd(b)
 	c.ok(uint16(CmdDeviceSetIRQs), irqSet(IRQSetDataEventfd|IRQSetActionTrigger, IRQIndexINTx, 0, 1), efd)
-	fd, mem := memfd(b, PageSize)
-	c.ok(uint16(CmdDMAMap), dmaMapPayload(DMAFlagRead|DMAFlagWrite, 0, 0x10_0000, PageSize), fd)
+	mem := c.mapPage(b, 0x10_0000)
 	unmask := irqSet(IRQSetDataBool|IRQSetActionUnmask, IRQIndexINTx, 0, 1, 1)
 	fence := func(v uint64) {
 		if _, err := r.vc.Submit(spec.Encode(nil, spec.OpFence, 0x10_0000, v)); err != nil {

@@ -358,6 +358,15 @@ func (c *client) cfg32(off uint64) uint32 {
 }
 
 // memfd returns a memfd of size bytes and its shared mapping in the test.
+// mapPage DMA-maps a fresh memfd page, readable and writable, at iova and
+// returns the client's view of it.
+func (c *client) mapPage(t testing.TB, iova uint64) []byte {
+	t.Helper()
+	fd, mem := memfd(t, PageSize)
+	c.ok(uint16(CmdDMAMap), dmaMapPayload(DMAFlagRead|DMAFlagWrite, 0, iova, PageSize), fd)
+	return mem
+}
+
 func memfd(t testing.TB, size int) (int, []byte) {
 	t.Helper()
 	fd, err := unix.MemfdCreate("guest-ram", unix.MFD_CLOEXEC)

@@ -476,8 +476,7 @@ func TestSetIRQsAndINTx(t *testing.T) {
 
 	// A vcoproc interrupt arrives on INTx (no MSI-X set up); INTx then
 	// automasks until the client unmasks it.
-	fd, mem := memfd(t, PageSize)
-	c.ok(uint16(CmdDMAMap), dmaMapPayload(DMAFlagRead|DMAFlagWrite, 0, 0x10_0000, PageSize), fd)
+	mem := c.mapPage(t, 0x10_0000)
 	_, err := r.vc.Submit(spec.Encode(nil, spec.OpFence, 0x10_0000, 1))
 	require.NoError(t, err)
 	_, ok = waitEventfd(t, efd, 5*time.Second)
@@ -506,8 +505,7 @@ func TestMSIXMaskingAndPBA(t *testing.T) {
 	c := r.connect()
 	efd := eventfd(t)
 	c.ok(uint16(CmdDeviceSetIRQs), irqSet(IRQSetDataEventfd|IRQSetActionTrigger, IRQIndexMSIX, 0, 1), efd)
-	fd, _ := memfd(t, PageSize)
-	c.ok(uint16(CmdDMAMap), dmaMapPayload(DMAFlagRead|DMAFlagWrite, 0, 0x10_0000, PageSize), fd)
+	c.mapPage(t, 0x10_0000)
 
 	// The table as a forwarding client programs it: address, data, and
 	// the vector control word with the mask bit set.
