@@ -14,9 +14,7 @@ import (
 func TestAdoptAfterRestart(t *testing.T) {
 	server := newServer(t)
 	before := open(t, server)
-	uuid := before.GPUs()[1].UUID
-	_, err := before.SetMIGMode(uuid, true)
-	require.NoError(t, err)
+	uuid := migOn(t, before, 1)
 	a, err := before.Allocate(uuid, "tenant-a", "3g.20gb")
 	require.NoError(t, err)
 	b, err := before.Allocate(uuid, "tenant-b", "2g.10gb")
@@ -65,9 +63,7 @@ func TestAdoptAfterRestart(t *testing.T) {
 func TestAdoptRefusesAnotherPlacement(t *testing.T) {
 	server := newServer(t)
 	before := open(t, server)
-	uuid := before.GPUs()[1].UUID
-	_, err := before.SetMIGMode(uuid, true)
-	require.NoError(t, err)
+	uuid := migOn(t, before, 1)
 	a, err := before.Allocate(uuid, "tenant-a", "3g.20gb")
 	require.NoError(t, err)
 

@@ -79,6 +79,15 @@ func open(t *testing.T, server *dgxa100.Server) *Manager {
 	return m
 }
 
+// migOn turns MIG mode on for GPU i of m and returns its UUID.
+func migOn(t *testing.T, m *Manager, i int) string {
+	t.Helper()
+	uuid := m.GPUs()[i].UUID
+	_, err := m.SetMIGMode(uuid, true)
+	require.NoError(t, err)
+	return uuid
+}
+
 func TestDiscoveryDGXA100(t *testing.T) {
 	server := newServer(t)
 	// The mock gives only the PCI device id; fill in the rest for GPU 0 as
@@ -142,9 +151,7 @@ func TestDiscoveryDGXA100(t *testing.T) {
 func TestMIGCreateDestroy(t *testing.T) {
 	server := newServer(t)
 	m := open(t, server)
-	uuid := m.GPUs()[2].UUID
-	_, err := m.SetMIGMode(uuid, true)
-	require.NoError(t, err)
+	uuid := migOn(t, m, 2)
 	dev := device(server, 2)
 
 	a, err := m.Allocate(uuid, "tenant-a", "3g.20gb")
@@ -211,16 +218,14 @@ func domainsOf(as []Allocation) []string {
 func TestMIGErrorsNamed(t *testing.T) {
 	server := newServer(t)
 	m := open(t, server)
-	uuid := m.GPUs()[0].UUID
-	_, err := m.SetMIGMode(uuid, true)
-	require.NoError(t, err)
+	uuid := migOn(t, m, 0)
 	dev := device(server, 0)
 
 	// The driver refuses the GPU instance.
 	dev.CreateGpuInstanceWithPlacementFunc = func(*nvml.GpuInstanceProfileInfo, *nvml.GpuInstancePlacement) (nvml.GpuInstance, nvml.Return) {
 		return nil, nvml.ERROR_INSUFFICIENT_RESOURCES
 	}
-	_, err = m.Allocate(uuid, "d", "2g.10gb")
+	_, err := m.Allocate(uuid, "d", "2g.10gb")
 	require.ErrorIs(t, err, nvml.ERROR_INSUFFICIENT_RESOURCES)
 	var nerr *Error
 	require.ErrorAs(t, err, &nerr)
