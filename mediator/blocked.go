@@ -21,11 +21,11 @@ import "time"
 //     vcoproc of the same domain that got work done (on this device or
 //     another: a GPU job waiting on the DSP's output; a run that completed
 //     commands and then blocked counts, coproc.Result.Progressed) has its
-//     domain's blocked vcoprocs looked at again at once (but not sooner
-//     than PollInterval after their last look), and so does a doorbell
-//     rung by the blocked vcoproc's guest (a guest releasing a WAIT from
-//     its CPU rings it to have the release seen now rather than within
-//     MaxPollInterval);
+//     domain's blocked vcoprocs looked at again at once, and so does a
+//     doorbell rung by the blocked vcoproc's guest (a guest releasing a
+//     WAIT from its CPU rings it to have the release seen now rather than
+//     within MaxPollInterval) — at once, but not sooner than PollInterval
+//     after the last look (recheckSoon);
 //   - a job that gets past a WAIT, or a new job, starts its looks at
 //     PollInterval again.
 //
@@ -66,12 +66,9 @@ func (d *Device) pollBlocked(now time.Duration) {
 }
 
 // recheckDomain has the blocked vcoprocs of ran's domain looked at again
-// soon: ran got work done, and its writes may be what they wait for. Soon
-// is at once, but never sooner than PollInterval after a vcoproc's last
-// look, so that a sibling running many short steps cannot have a blocked
-// job looked at more often than the fixed poll used to. Their runners are
-// woken (a domain has one vcoproc per device, so theirs are other
-// devices').
+// soon (recheckSoon): ran got work done, and its writes may be what they
+// wait for. Their runners are woken (a domain has one vcoproc per device,
+// so theirs are other devices').
 func (m *Mediator) recheckDomain(ran *VCoproc, now time.Duration) {
 	if len(ran.domain.vcoprocs) < 2 {
 		return // nobody else to look at: spare every step the map walk
@@ -80,18 +77,18 @@ func (m *Mediator) recheckDomain(ran *VCoproc, now time.Duration) {
 		if vc == ran || !vc.blocked {
 			continue
 		}
-		if at := max(now, vc.blockedSince+m.cfg.PollInterval); vc.recheckAt > at {
-			vc.recheckAt = at
-			vc.dev.signal()
-		}
+		vc.dev.recheckSoon(vc, now)
 	}
 }
 
-// recheckNow has vc, blocked, looked at again at once: its guest rang the
-// doorbell.
-func (d *Device) recheckNow(vc *VCoproc, now time.Duration) {
-	if vc.recheckAt > now {
-		vc.recheckAt = now
+// recheckSoon has vc, blocked, looked at again at once, but never sooner
+// than PollInterval after its last look: neither a sibling running many
+// short steps nor a guest ringing its doorbell in a loop can have it
+// looked at more often than the fixed poll used to (each look wakes the
+// policy, which may preempt another domain's vcoproc for it).
+func (d *Device) recheckSoon(vc *VCoproc, now time.Duration) {
+	if at := max(now, vc.blockedSince+d.m.cfg.PollInterval); vc.recheckAt > at {
+		vc.recheckAt = at
 		d.signal()
 	}
 }

@@ -82,8 +82,11 @@ func TestDoorbellRechecksBlockedWait(t *testing.T) {
 	}
 	require.Equal(t, DefaultMaxPollInterval, idleUntil(t, r.clk, r.dev), "backed off to the longest interval")
 
+	// Half-way to the next look (the last one is over PollInterval ago,
+	// so a doorbell may bring the next forward to the present).
+	r.clk.Advance(DefaultMaxPollInterval / 2)
 	binary.LittleEndian.PutUint64(flag, 5)
-	require.Equal(t, DefaultMaxPollInterval, idleUntil(t, r.clk, r.dev), "a silent release waits for the look")
+	require.Equal(t, DefaultMaxPollInterval/2, idleUntil(t, r.clk, r.dev), "a silent release waits for the look")
 	g.kick() // an empty ring: nothing to fetch, only the doorbell
 	for range 4 {
 		_, err := r.dev.Step()
@@ -179,4 +182,25 @@ func TestMaxPollIntervalConfig(t *testing.T) {
 	assert.Equal(t, 5*time.Millisecond, m.cfg.MaxPollInterval)
 	_, err = New(Config{Clock: clock.NewVirtual(), PollInterval: time.Millisecond, MaxPollInterval: 500 * time.Microsecond})
 	assert.ErrorContains(t, err, "MaxPollInterval 500µs is shorter than PollInterval 1ms")
+}
+
+// TestDoorbellLoopCannotOutpaceThePoll: a doorbell rung right after a look
+// brings the next look forward from the backed-off 2 ms to PollInterval,
+// not to the present: a guest ringing in a loop gets no more looks than
+// the fixed poll gave.
+func TestDoorbellLoopCannotOutpaceThePoll(t *testing.T) {
+	r := newRig(t)
+	g := r.guest("g", 0)
+	g.setupRing(4096)
+	blockOnWait(t, r, g)
+	for gap := idleUntil(t, r.clk, r.dev); gap < DefaultMaxPollInterval; gap = idleUntil(t, r.clk, r.dev) {
+		r.clk.Advance(gap)
+	}
+	r.clk.Advance(DefaultMaxPollInterval)
+	require.Zero(t, idleUntil(t, r.clk, r.dev), "the look")
+	require.Equal(t, DefaultMaxPollInterval, idleUntil(t, r.clk, r.dev))
+	for range 10 {
+		g.kick()
+	}
+	assert.Equal(t, DefaultPollInterval, idleUntil(t, r.clk, r.dev), "the doorbells brought the look forward to PollInterval after the last")
 }

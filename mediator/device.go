@@ -274,7 +274,7 @@ func (d *Device) refuse(vc *VCoproc, err error) {
 func (d *Device) doorbell(vc *VCoproc) {
 	vc.stats.Kicks++
 	if vc.blocked { // the trap path reads no clock for the common case
-		d.recheckNow(vc, d.m.cfg.Clock.Now())
+		d.recheckSoon(vc, d.m.cfg.Clock.Now())
 	}
 	if !d.spec.HasRing {
 		return
